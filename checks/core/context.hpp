@@ -1,0 +1,104 @@
+#pragma once
+// The per-run context: options, the clock and deadline, the per-address connection bound,
+// the results of checks that already ran, and a cache for shared expensive objects
+// (the TLS client context). Shared by all checks of a run; thread-safe.
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <typeindex>
+#include <vector>
+
+#include "checks/core/model.hpp"
+#include "checks/core/options.hpp"
+
+namespace mailready {
+
+/// Receives live progress; reporters never print progress. Called from worker threads,
+/// one call at a time.
+class ProgressSink {
+ public:
+  virtual ~ProgressSink() = default;
+  virtual void check_started(std::string_view check_id) = 0;
+  virtual void result_ready(const CheckResult& result) = 0;
+};
+
+class Context;
+
+/// Holds one of an address's connection slots until destroyed.
+class Slot {
+ public:
+  Slot(Context* ctx, std::string address) : ctx_(ctx), address_(std::move(address)) {}
+  Slot(Slot&& o) noexcept : ctx_(o.ctx_), address_(std::move(o.address_)) { o.ctx_ = nullptr; }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  Slot& operator=(Slot&&) = delete;
+  ~Slot();
+  /// False when no slot could be had before the run's deadline.
+  explicit operator bool() const { return ctx_ != nullptr; }
+
+ private:
+  Context* ctx_;
+  std::string address_;
+};
+
+class Context {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit Context(Options options, ProgressSink* progress = nullptr);
+
+  const Options& options() const { return options_; }
+  ProgressSink* progress() const { return progress_; }
+
+  /// How long the next network wait may take: the per-wait timeout, cut to what is
+  /// left of the run's deadline (zero once it has passed).
+  std::chrono::milliseconds wait_budget() const;
+  /// True once the run's deadline has passed.
+  bool expired() const;
+  std::chrono::milliseconds elapsed() const;
+
+  /// Waits for one of `address`'s connection slots (--per-host). The returned Slot is
+  /// empty if the deadline passed first.
+  Slot acquire_slot(const std::string& address);
+
+  /// The results of a check that already finished (empty if it did not run).
+  std::vector<CheckResult> results_of(std::string_view check_id) const;
+  /// Records a check's results for the checks that need them.
+  void publish(std::string_view check_id, const std::vector<CheckResult>& results);
+
+  /// A run-wide object of type T, made once by `make` on first use.
+  template <class T>
+  std::shared_ptr<T> shared(const std::function<std::shared_ptr<T>()>& make) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& slot = cache_[std::type_index(typeid(T))];
+    if (!slot) slot = make();
+    return std::static_pointer_cast<T>(slot);
+  }
+
+ private:
+  friend class Slot;
+  void release_slot(const std::string& address);
+
+  Options options_;
+  ProgressSink* progress_;
+  Clock::time_point started_;
+  std::optional<Clock::time_point> deadline_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable slot_freed_;
+  std::map<std::string, int> in_use_;
+  std::map<std::string, std::vector<CheckResult>, std::less<>> results_;
+  std::map<std::type_index, std::shared_ptr<void>> cache_;
+};
+
+/// Runs fn(i) for i in [0, n) on n threads and waits for all. Each call's own
+/// exceptions are its caller's business: fn must not throw.
+void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn);
+
+}  // namespace mailready

@@ -1,0 +1,49 @@
+#pragma once
+// What the user asked for: the inputs of one run, already validated by the CLI.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "checks/core/model.hpp"
+
+namespace mailready {
+
+/// One port the phone may use, on one host name (addresses come from DNS later).
+struct PortSpec {
+  std::string host;
+  int port = 0;
+  Protocol protocol = Protocol::imap;
+  TlsMode tls = TlsMode::none;
+  Role role = Role::incoming;
+};
+
+/// The options of a `mailready check` run.
+struct Options {
+  std::string target;     ///< the positional host: the report's target
+  std::string imap_host;  ///< defaults to target
+  std::string smtp_host;  ///< defaults to target
+  std::chrono::milliseconds timeout{5000};              ///< per network wait
+  std::optional<std::chrono::milliseconds> deadline;    ///< for the whole run
+  int family = 0;                                       ///< 0 any, 4 or 6
+  std::set<std::string> only;                           ///< check ids to run (with their needs)
+  std::set<std::string> skip;                           ///< check ids not to run
+  std::vector<int> fallback_order{587, 465, 25};        ///< the phone's submission order
+  bool imap_starttls = false;                           ///< also probe IMAP on 143
+  bool from_inside = false;                             ///< run is on the internal network
+  std::map<std::string, std::vector<std::string>> pinned;  ///< --resolve HOST:ADDRESS
+  int per_host = 4;  ///< concurrent connections per address
+  std::string ca_file;
+
+  /// The distinct host names of the run, IMAP host first.
+  std::vector<std::string> hosts() const;
+};
+
+/// The ports a phone would use for these options, in a stable order:
+/// IMAP 993 (and 143 when asked), then the submission ports in fallback order.
+std::vector<PortSpec> planned_ports(const Options& options);
+
+}  // namespace mailready

@@ -1,0 +1,17 @@
+// The registry: the one table of checks. Adding a check is one file and one line here.
+
+#include "checks/modules/modules.hpp"
+
+namespace mailready::checks {
+
+Registry default_registry() {
+  Registry r;
+  r.add(make_dns_resolve());
+  r.add(make_ports_reachability());
+  r.add(make_imap_greeting());
+  r.add(make_smtp_greeting());
+  r.add(make_submission_fallback());
+  return r;
+}
+
+}  // namespace mailready::checks

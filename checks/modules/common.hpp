@@ -1,0 +1,65 @@
+#pragma once
+// Helpers the check modules share: building results, reading earlier checks' results,
+// the run's TLS probe context, and the JSON form of protocol outcomes.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <Poco/Net/Context.h>
+#include <nlohmann/json.hpp>
+
+#include "checks/core/context.hpp"
+#include "checks/core/model.hpp"
+#include "checks/proto/line_session.hpp"
+#include "checks/proto/result.hpp"
+#include "checks/proto/tls.hpp"
+
+namespace mailready::checks {
+
+/// An empty result of `check` for `endpoint` (status pass until settled).
+CheckResult endpoint_result(const Context& ctx, std::string_view check, const Endpoint& endpoint);
+
+/// An empty host-level result of `check` with facts.host set.
+CheckResult host_result(const Context& ctx, std::string_view check, const std::string& host);
+
+/// The endpoints ports.reachability found open, for one protocol.
+std::vector<Endpoint> open_endpoints(const Context& ctx, Protocol protocol);
+
+/// How much an endpoint matters on its own: IMAP on 993 is the phone's only way to read
+/// mail (critical); the submission ports are judged together by submission.fallback, and
+/// 143 is optional, so problems there are lower.
+Severity endpoint_weight(const Endpoint& endpoint, Severity if_essential, Severity otherwise);
+
+/// The run's TLS client context for probes (made once).
+Poco::Net::Context::Ptr probe_context(Context& ctx);
+
+/// {"handshake":"ok","protocol":...,"cipher":...,"bits":...,"handshake_ms":...}
+nlohmann::json tls_facts(const proto::TlsSession& tls);
+/// {"handshake":"failed","error":...}
+nlohmann::json tls_facts(const proto::Failure& failure);
+
+/// Marks `result` as not probed (status error) with the failure's words.
+void probe_error(CheckResult& result, const std::string& what, const proto::Failure& failure);
+
+/// A connected session to an endpoint, holding one of its address's slots (--per-host).
+struct Connection {
+  Slot slot;
+  proto::LineSession session;
+};
+
+/// Connects to `r`'s endpoint within the wait budget and, for implicit TLS, completes
+/// the handshake (facts.tls). On failure fills `r` (an error, or a tls.handshake-failed
+/// finding) and returns nullopt.
+std::optional<Connection> open_connection(Context& ctx, CheckResult& r);
+
+/// Runs `work` for every item concurrently and returns the results in order.
+template <class Item, class Fn>
+std::vector<CheckResult> for_each_concurrently(const std::vector<Item>& items, Fn work) {
+  std::vector<CheckResult> out(items.size());
+  parallel_for(items.size(), [&](std::size_t i) { out[i] = work(items[i]); });
+  return out;
+}
+
+}  // namespace mailready::checks

@@ -1,0 +1,20 @@
+#pragma once
+// The check modules' factories, and the one table that registers them (all.cpp).
+
+#include <memory>
+
+#include "checks/core/check.hpp"
+#include "checks/core/registry.hpp"
+
+namespace mailready::checks {
+
+std::unique_ptr<Check> make_dns_resolve();
+std::unique_ptr<Check> make_ports_reachability();
+std::unique_ptr<Check> make_imap_greeting();
+std::unique_ptr<Check> make_smtp_greeting();
+std::unique_ptr<Check> make_submission_fallback();
+
+/// Every check, in the order reports list them (needs before dependents).
+Registry default_registry();
+
+}  // namespace mailready::checks

@@ -1,0 +1,67 @@
+#pragma once
+// LineSession: one connection speaking a CRLF line protocol (SMTP, IMAP, POP3), with a
+// timeout on every read, a bound on line length, and a transcript with secrets masked.
+// Protocols add only their rules for "is this the last line of the reply".
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <Poco/Net/StreamSocket.h>
+
+#include "checks/proto/result.hpp"
+
+namespace mailready::proto {
+
+/// One line of a transcript: who said it and what (already masked).
+struct TranscriptLine {
+  char from;  ///< 'C' client or 'S' server
+  std::string text;
+};
+
+class LineSession {
+ public:
+  static constexpr std::size_t default_max_line = 8192;
+
+  /// Takes over a connected socket (plain or TLS). `timeout` bounds each read: a line must
+  /// be complete within it, however slowly the server drips bytes.
+  LineSession(Poco::Net::StreamSocket socket, std::chrono::milliseconds timeout,
+              std::size_t max_line = default_max_line);
+
+  /// Reads one line without its CRLF (a bare LF also ends a line). Fails with timeout,
+  /// closed (EOF before a line end) or protocol (line longer than max_line).
+  Result<std::string> read_line();
+
+  /// Sends `line` + CRLF. A secret line appears in the transcript as `masked`.
+  Result<Unit> write_line(std::string_view line, std::string_view masked = {});
+
+  /// Replaces the socket by its TLS upgrade. Bytes the server sent before the upgrade and
+  /// that were not read yet are discarded (STARTTLS command injection, RFC 3207 §4.2 /
+  /// CVE-2011-0411); their count is returned so a check can report them.
+  std::size_t upgrade(Poco::Net::StreamSocket tls_socket);
+
+  /// Bytes received but not yet returned by read_line().
+  std::size_t buffered() const { return buffer_.size() - pos_; }
+
+  Poco::Net::StreamSocket& socket() { return socket_; }
+  const std::vector<TranscriptLine>& transcript() const { return transcript_; }
+  void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+
+  /// Closes the socket; further reads fail with Kind::closed.
+  void close();
+
+ private:
+  Result<Unit> fill(std::chrono::steady_clock::time_point until);
+
+  Poco::Net::StreamSocket socket_;
+  std::chrono::milliseconds timeout_;
+  std::size_t max_line_;
+  std::string buffer_;
+  std::size_t pos_ = 0;
+  bool eof_ = false;
+  std::vector<TranscriptLine> transcript_;
+};
+
+}  // namespace mailready::proto

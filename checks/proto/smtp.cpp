@@ -1,0 +1,180 @@
+#include "checks/proto/smtp.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+#include <Poco/Exception.h>
+#include <Poco/Net/SocketAddress.h>
+
+namespace mailready::proto {
+namespace {
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+std::vector<std::string> words(std::string_view text) {
+  std::vector<std::string> out;
+  std::istringstream in{std::string(text)};
+  std::string w;
+  while (in >> w) out.push_back(w);
+  return out;
+}
+
+void add_unique(std::vector<std::string>& list, const std::string& item) {
+  if (std::find(list.begin(), list.end(), item) == list.end()) list.push_back(item);
+}
+
+}  // namespace
+
+std::optional<SmtpLine> parse_smtp_line(std::string_view line) {
+  if (line.size() < 3) return std::nullopt;
+  for (int i = 0; i < 3; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(line[static_cast<std::size_t>(i)]))) {
+      return std::nullopt;
+    }
+  }
+  // RFC 5321 §4.2: the first digit is 2..5.
+  if (line[0] < '2' || line[0] > '5') return std::nullopt;
+  SmtpLine out;
+  out.code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+  if (line.size() == 3) return out;
+  if (line[3] != ' ' && line[3] != '-') return std::nullopt;
+  out.last = line[3] == ' ';
+  out.text = std::string(line.substr(4));
+  return out;
+}
+
+std::string SmtpReply::enhanced() const {
+  if (lines.empty() || malformed) return {};
+  // "4.7.0 text": class.subject.detail, RFC 3463.
+  const auto& t = lines.front();
+  const auto space = t.find(' ');
+  const std::string first = t.substr(0, space);
+  int dots = 0;
+  for (const char c : first) {
+    if (c == '.') {
+      ++dots;
+    } else if (!std::isdigit(static_cast<unsigned char>(c))) {
+      return {};
+    }
+  }
+  if (dots != 2 || first.empty() || (first[0] != '2' && first[0] != '4' && first[0] != '5')) {
+    return {};
+  }
+  return first;
+}
+
+std::string SmtpReply::raw() const {
+  std::string out;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i > 0) out += '\n';
+    if (malformed && i + 1 == lines.size()) {
+      out += lines[i];
+    } else {
+      out += std::to_string(code) + (i + 1 == lines.size() ? " " : "-") + lines[i];
+    }
+  }
+  return out;
+}
+
+Result<SmtpReply> read_smtp_reply(LineSession& session, std::size_t max_lines) {
+  SmtpReply reply;
+  for (std::size_t n = 0; n < max_lines; ++n) {
+    auto line = session.read_line();
+    if (!line) return line.failure();
+    const auto parsed = parse_smtp_line(line.value());
+    if (!parsed || (reply.code != 0 && parsed->code != reply.code)) {
+      reply.malformed = true;
+      reply.lines.push_back(line.value());
+      return reply;
+    }
+    reply.code = parsed->code;
+    reply.lines.push_back(parsed->text);
+    if (parsed->last) return reply;
+  }
+  return fail(Failure::Kind::protocol, "the server's reply has too many lines");
+}
+
+Result<SmtpReply> smtp_command(LineSession& session, std::string_view command,
+                               std::string_view masked) {
+  if (auto sent = session.write_line(command, masked); !sent) return sent.failure();
+  return read_smtp_reply(session);
+}
+
+SmtpCapabilities parse_ehlo(const SmtpReply& reply) {
+  SmtpCapabilities caps;
+  for (std::size_t i = 1; i < reply.lines.size(); ++i) {
+    const auto w = words(reply.lines[i]);
+    if (w.empty()) continue;
+    std::string keyword = upper(w.front());
+    std::vector<std::string> params(w.begin() + 1, w.end());
+    // Old servers advertise "AUTH=LOGIN PLAIN" for Outlook Express.
+    if (keyword.rfind("AUTH=", 0) == 0) {
+      params.insert(params.begin(), keyword.substr(5));
+      keyword = "AUTH";
+    }
+    add_unique(caps.keywords, keyword);
+    if (keyword == "STARTTLS") caps.starttls = true;
+    if (keyword == "PIPELINING") caps.pipelining = true;
+    if (keyword == "8BITMIME") caps.eightbitmime = true;
+    if (keyword == "ENHANCEDSTATUSCODES") caps.enhancedstatuscodes = true;
+    if (keyword == "SMTPUTF8") caps.smtputf8 = true;
+    if (keyword == "SIZE") {
+      caps.size = 0;
+      if (!params.empty()) {
+        try {
+          caps.size = std::stoull(params.front());
+        } catch (const std::exception&) {
+          caps.size = 0;  // "SIZE junk": advertised, limit unknown
+        }
+      }
+    }
+    if (keyword == "AUTH") {
+      for (const auto& p : params) add_unique(caps.auth, upper(p));
+    }
+  }
+  return caps;
+}
+
+GreetingKind classify_smtp_greeting(const SmtpReply& reply) {
+  if (reply.malformed || reply.code == 0) return GreetingKind::unexpected;
+  if (reply.code == 220) return GreetingKind::ok;
+  if (reply.code == 421 || reply.enhanced().rfind("4.7.", 0) == 0) return GreetingKind::rate_limited;
+  if (reply.code >= 500) return GreetingKind::refused;
+  return GreetingKind::unexpected;
+}
+
+std::string ehlo_name(LineSession& session) {
+  try {
+    const auto local = session.socket().address().host();
+    if (local.family() == Poco::Net::IPAddress::IPv6) return "[IPv6:" + local.toString() + "]";
+    return "[" + local.toString() + "]";
+  } catch (const Poco::Exception&) {
+    return "[127.0.0.1]";
+  }
+}
+
+Result<SmtpStartTls> smtp_starttls(LineSession& session, const std::string& server_name,
+                                   const Poco::Net::Context::Ptr& context,
+                                   std::chrono::milliseconds timeout) {
+  auto reply = smtp_command(session, "STARTTLS");
+  if (!reply) return reply.failure();
+  SmtpStartTls out;
+  out.reply = reply.value();
+  if (out.reply.code != 220) return out;
+  Poco::Net::StreamSocket tls_socket;
+  auto tls = handshake(session.socket(), server_name, context, timeout, tls_socket);
+  if (!tls) {
+    out.tls_failure = tls.failure();
+    return out;
+  }
+  out.tls = tls.value();
+  out.injected = session.upgrade(tls_socket);
+  return out;
+}
+
+}  // namespace mailready::proto

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything mailready needs to build, test and run its lab, from Debian 12's
+# packages. Idempotent: a second run on a machine that has it all returns in a second.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config
+  libpoco-dev libcli11-dev libfmt-dev nlohmann-json3-dev catch2 libssl-dev
+  # lab: real servers, network namespaces, firewall, PKI
+  dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix
+  iproute2 iptables openssl ca-certificates procps psmisc
+  # tests: JSON Schema validation of real output, XML tools
+  python3-jsonschema libxml2-utils
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: need root to install: ${missing[*]}" >&2
+  exit 3
+fi
+
+# Package scripts must not start Dovecot or Postfix as system services: the lab starts its
+# own instances with their own configuration and stops them by pid.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod +x "$policy"
+  created_policy=1
+fi
+trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+echo "postfix postfix/mailname string lab.test" | debconf-set-selections
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,169 @@
+#include "cli/command_line.hpp"
+
+#include <cmath>
+#include <iostream>
+#include <set>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "checks/proto/address.hpp"
+#include "reports/reporters.hpp"
+
+namespace mailready::cli {
+namespace {
+
+/// A host name as RFC 1123 allows it (letters, digits, '-', '.', '_' for lab names), or
+/// an IP literal.
+bool valid_host(const std::string& host) {
+  if (host.empty() || host.size() > 253) return false;
+  if (proto::is_ip_literal(host)) return true;
+  for (const char c : host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) {
+      return false;
+    }
+  }
+  return host.front() != '.' && host.front() != '-';
+}
+
+std::chrono::milliseconds seconds_to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(std::llround(seconds * 1000.0)));
+}
+
+std::string format_names() {
+  std::string names;
+  for (const auto& f : report::formats()) {
+    if (!names.empty()) names += ", ";
+    names += std::string(f.name);
+  }
+  return names;
+}
+
+/// Splits "a,b" items of repeatable options into one set.
+std::set<std::string> ids_of(const std::vector<std::string>& values) {
+  std::set<std::string> out;
+  for (const auto& v : values) {
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      const auto comma = v.find(',', start);
+      const auto item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!item.empty()) out.insert(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::variant<Invocation, int> parse_command_line(int argc, const char* const* argv) {
+  CLI::App app{
+      "mailready: checks that iPhones (and every standards-based mail client) will work "
+      "against an IMAP/SMTP deployment, and says where the path breaks.\n"
+      "Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad usage or could not run).",
+      "mailready"};
+  app.set_version_flag("--version", std::string("mailready ") + MAILREADY_VERSION);
+  app.require_subcommand(1);
+
+  Invocation inv;
+  Options& o = inv.options;
+
+  // mailready check HOST
+  auto* check = app.add_subcommand("check", "Check a mail deployment and report");
+  double timeout_s = 5.0;
+  double deadline_s = 0.0;
+  bool v4 = false;
+  bool v6 = false;
+  std::vector<std::string> only;
+  std::vector<std::string> skip;
+  std::vector<std::string> pins;
+  std::vector<int> fallback;
+  check->add_option("host", o.target, "The mail host the phones are configured with")->required();
+  check->add_option("--imap-host", o.imap_host, "IMAP host, when it differs from HOST");
+  check->add_option("--smtp-host", o.smtp_host, "SMTP (submission) host, when it differs from HOST");
+  check->add_option("--timeout", timeout_s, "Seconds each network wait may take")
+      ->default_val(5.0)
+      ->check(CLI::Range(0.05, 600.0));
+  check->add_option("--deadline", deadline_s, "Seconds the whole run may take (default: no limit)")
+      ->check(CLI::Range(0.1, 86400.0));
+  auto* opt4 = check->add_flag("-4", v4, "Use IPv4 addresses only");
+  check->add_flag("-6", v6, "Use IPv6 addresses only")->excludes(opt4);
+  check->add_option("--only", only, "Run only these check ids (and what they need); repeatable, or comma-separated");
+  check->add_option("--skip", skip, "Do not run these check ids; repeatable, or comma-separated");
+  check->add_option("--format", inv.format, "Output format: " + format_names())
+      ->default_val("text");
+  check->add_option("--output,-o", inv.output, "Write the report to FILE (atomically) instead of stdout");
+  check->add_option("--resolve", pins, "Pin HOST:ADDRESS instead of asking DNS, as curl --resolve; repeatable");
+  check->add_flag("--from-inside", o.from_inside,
+                  "The run is on the internal network: internal addresses are not a finding");
+  check->add_option("--per-host", o.per_host, "Concurrent connections per server address")
+      ->default_val(4)
+      ->check(CLI::Range(1, 64));
+  check->add_option("--fallback-order", fallback,
+                    "Submission ports in the order phones try them")
+      ->delimiter(',')
+      ->default_str("587,465,25")
+      ->check(CLI::Range(1, 65535));
+  check->add_flag("--imap-starttls", o.imap_starttls, "Also check IMAP with STARTTLS on port 143");
+  check->add_flag("--quiet,-q", inv.quiet, "No progress on stderr");
+
+  // mailready checks
+  auto* list = app.add_subcommand("checks", "List the check modules");
+
+  // mailready explain FINDING-ID
+  auto* explain = app.add_subcommand("explain", "Explain a finding id at length");
+  explain->add_option("finding", inv.finding_id, "A finding id, e.g. port.filtered")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version: printed on stdout, exit 0
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    if (const auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+    std::cerr << "mailready: " << what << " (see 'mailready --help')\n";
+    return 3;
+  }
+
+  if (list->parsed()) {
+    inv.command = Invocation::Command::checks;
+    return inv;
+  }
+  if (explain->parsed()) {
+    inv.command = Invocation::Command::explain;
+    return inv;
+  }
+
+  // Checks CLI11 cannot express.
+  const auto usage = [](const std::string& message) -> int {
+    std::cerr << "mailready: " << message << " (see 'mailready check --help')\n";
+    return 3;
+  };
+  if (o.imap_host.empty()) o.imap_host = o.target;
+  if (o.smtp_host.empty()) o.smtp_host = o.target;
+  for (const auto* h : {&o.target, &o.imap_host, &o.smtp_host}) {
+    if (!valid_host(*h)) return usage(fmt::format("'{}' is not a host name or IP address", *h));
+  }
+  if (report::find_format(inv.format) == nullptr) {
+    return usage(fmt::format("unknown format '{}'; formats are {}", inv.format, format_names()));
+  }
+  o.timeout = seconds_to_ms(timeout_s);
+  if (deadline_s > 0) o.deadline = seconds_to_ms(deadline_s);
+  o.family = v4 ? 4 : v6 ? 6 : 0;
+  o.only = ids_of(only);
+  o.skip = ids_of(skip);
+  if (!fallback.empty()) {
+    const std::set<int> unique(fallback.begin(), fallback.end());
+    if (unique.size() != fallback.size()) return usage("--fallback-order lists a port twice");
+    o.fallback_order = fallback;
+  }
+  for (const auto& pin : pins) {
+    const auto parsed = proto::parse_pin(pin);
+    if (!parsed) return usage(fmt::format("--resolve wants HOST:ADDRESS, got '{}'", pin));
+    o.pinned[parsed->first].push_back(parsed->second);
+  }
+  return inv;
+}
+
+}  // namespace mailready::cli

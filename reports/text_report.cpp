@@ -1,0 +1,126 @@
+// The text report: results grouped by host and endpoint, one line per check, findings
+// with their remediation under it, and the verdict last.
+
+#include <map>
+
+#include <fmt/format.h>
+
+#include "reports/reporters.hpp"
+
+namespace mailready::report {
+namespace {
+
+struct Palette {
+  bool on;
+  std::string paint(std::string_view code, std::string_view text) const {
+    if (!on) return std::string(text);
+    return fmt::format("\033[{}m{}\033[0m", code, text);
+  }
+};
+
+std::string_view status_code(Status s) {
+  switch (s) {
+    case Status::pass: return "32";   // green
+    case Status::warn: return "33";   // yellow
+    case Status::fail: return "31";   // red
+    case Status::skip: return "2";    // dim
+    case Status::error: return "35";  // magenta
+  }
+  return "0";
+}
+
+std::string_view severity_code(Severity s) {
+  switch (s) {
+    case Severity::info: return "36";
+    case Severity::warning: return "33";
+    case Severity::critical: return "1;31";
+  }
+  return "0";
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string group_title(const CheckResult& r) {
+  if (!r.endpoint) return r.facts.value("host", r.target);
+  const Endpoint& e = *r.endpoint;
+  const std::string tls = e.tls == TlsMode::implicit   ? "implicit TLS"
+                          : e.tls == TlsMode::starttls ? "STARTTLS"
+                                                       : "no TLS";
+  std::string title = fmt::format("{}:{}  {}, {}, {}", e.host, e.port, to_string(e.protocol), tls,
+                                  to_string(e.role));
+  if (!e.address.empty() && e.address != e.host) title += fmt::format("  [{}]", e.address);
+  return title;
+}
+
+std::string group_key(const CheckResult& r) {
+  if (!r.endpoint) return "host " + r.facts.value("host", r.target);
+  return r.endpoint->label();
+}
+
+}  // namespace
+
+void write_text(const Report& report, std::ostream& out, const RenderOptions& options) {
+  const Palette p{options.color};
+  const std::string target = report.results.empty() ? "" : report.results.front().target;
+  out << fmt::format("mailready {}  {}  {}  ({} ms)\n", report.tool_version,
+                     p.paint("1", target), report.started_at, report.duration.count());
+
+  // Groups in order of first appearance: hosts first (dns.resolve runs first), then the
+  // endpoints in the plan's order.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const CheckResult*>> groups;
+  for (const auto& r : report.results) {
+    const auto key = group_key(r);
+    if (groups.count(key) == 0) order.push_back(key);
+    groups[key].push_back(&r);
+  }
+
+  int counts[3] = {0, 0, 0};
+  for (const auto& key : order) {
+    const auto& members = groups[key];
+    out << '\n' << p.paint("1", group_title(*members.front())) << '\n';
+    for (const CheckResult* r : members) {
+      const std::string status = fmt::format("{:<5}", upper(to_string(r->status)));
+      std::string line = r->summary;
+      if (!r->error.empty()) line = r->error;
+      out << fmt::format("  {} {:<22} {}\n", p.paint(status_code(r->status), status), r->check, line);
+      for (const auto& f : r->findings) {
+        ++counts[static_cast<int>(f.severity)];
+        out << fmt::format("        {} {}: {}\n",
+                           p.paint(severity_code(f.severity), upper(to_string(f.severity))), f.id,
+                           f.message);
+        if (!f.remediation.empty()) out << fmt::format("          fix: {}\n", f.remediation);
+      }
+    }
+  }
+
+  const Verdict v = verdict_of(report);
+  const std::string_view code = v == Verdict::ok         ? "1;32"
+                                : v == Verdict::warning  ? "1;33"
+                                : v == Verdict::critical ? "1;31"
+                                                         : "1;35";
+  out << fmt::format("\nVerdict: {} (exit {}): {} critical, {} warning, {} info\n",
+                     p.paint(code, upper(to_string(v))), exit_code_of(v), counts[2], counts[1],
+                     counts[0]);
+}
+
+const std::vector<Format>& formats() {
+  static const std::vector<Format> table = {
+      {"text", "grouped by endpoint, for people (the default)", &write_text},
+      {"json", "the whole report as JSON (schema in reports/schema)", &write_json},
+  };
+  return table;
+}
+
+const Format* find_format(std::string_view name) {
+  for (const auto& f : formats()) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace mailready::report
