@@ -1,0 +1,139 @@
+"""The command line as a user meets it: usage errors, listing, explaining, output files.
+None of these tests touches the network beyond this machine's loopback."""
+import json
+import os
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from labtest import mailready, validate_schema  # noqa: E402
+
+
+def local(*args, **kw):
+    return mailready(*args, netns=False, **kw)
+
+
+class UsageErrors(unittest.TestCase):
+    def assert_usage_error(self, run, words):
+        self.assertEqual(run.rc, 3, run.stdout + run.stderr)
+        self.assertEqual(run.stdout, "")
+        lines = run.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, run.stderr)
+        self.assertIn(words, lines[0])
+
+    def test_unknown_flag(self):
+        self.assert_usage_error(local("check", "mail.test", "--bogus"), "--bogus")
+
+    def test_missing_host(self):
+        self.assert_usage_error(local("check"), "host")
+
+    def test_unknown_check_id(self):
+        self.assert_usage_error(local("check", "mail.test", "--only", "nope.check"), "nope.check")
+
+    def test_unknown_check_id_in_skip(self):
+        self.assert_usage_error(local("check", "mail.test", "--skip", "dns.resolve,nope"), "nope")
+
+    def test_port_out_of_range(self):
+        self.assert_usage_error(local("check", "mail.test", "--fallback-order", "587,70000"), "70000")
+
+    def test_port_listed_twice(self):
+        self.assert_usage_error(local("check", "mail.test", "--fallback-order", "587,587"), "twice")
+
+    def test_bad_timeout(self):
+        self.assert_usage_error(local("check", "mail.test", "--timeout", "-1"), "timeout")
+
+    def test_bad_format(self):
+        self.assert_usage_error(local("check", "mail.test", "--format", "xml"), "xml")
+
+    def test_bad_pin(self):
+        self.assert_usage_error(local("check", "mail.test", "--resolve", "mail.test:banana"), "banana")
+
+    def test_bad_host(self):
+        self.assert_usage_error(local("check", "mail test;rm"), "not a host name")
+
+    def test_conflicting_families(self):
+        self.assert_usage_error(local("check", "mail.test", "-4", "-6"), "-")
+
+    def test_unwritable_output(self):
+        run = local("check", "localhost", "--output", "/nonexistent-dir/report.json")
+        self.assert_usage_error(run, "/nonexistent-dir/report.json")
+
+    def test_output_is_a_directory(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assert_usage_error(local("check", "localhost", "--output", d), "directory")
+
+
+class Informational(unittest.TestCase):
+    def test_version(self):
+        run = local("--version")
+        self.assertEqual(run.rc, 0)
+        self.assertRegex(run.stdout.strip(), r"^mailready \d+\.\d+\.\d+$")
+
+    def test_help_lists_every_check_flag(self):
+        run = local("check", "--help")
+        self.assertEqual(run.rc, 0)
+        for flag in ("--imap-host", "--smtp-host", "--timeout", "--deadline", "-4", "-6", "--only",
+                     "--skip", "--format", "--output", "--resolve", "--from-inside", "--per-host",
+                     "--fallback-order", "--imap-starttls"):
+            self.assertIn(flag, run.stdout)
+
+    def test_checks_lists_the_modules_with_their_needs(self):
+        run = local("checks")
+        self.assertEqual(run.rc, 0)
+        ids = [line.split()[0] for line in run.stdout.splitlines()]
+        self.assertEqual(ids, ["dns.resolve", "ports.reachability", "imap.greeting",
+                               "smtp.greeting", "submission.fallback"])
+        self.assertIn("(needs ports.reachability, smtp.greeting)", run.stdout)
+
+    def test_explain_a_finding(self):
+        run = local("explain", "port.filtered")
+        self.assertEqual(run.rc, 0)
+        self.assertIn("firewall", run.stdout)
+        self.assertIn("What to do:", run.stdout)
+
+    def test_explain_unknown_finding(self):
+        run = local("explain", "no.such-finding")
+        self.assertEqual(run.rc, 3)
+        self.assertIn("port.filtered", run.stderr)
+
+
+class OutputFile(unittest.TestCase):
+    """A run against this machine's loopback, where nothing listens on the mail ports."""
+
+    def test_output_file_is_written_whole_and_no_temporary_is_left(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "report.json"
+            run = local("check", "127.0.0.1", "--from-inside", "--only", "ports.reachability",
+                        "--fallback-order", "1", "--timeout", "1", "--format", "json",
+                        "--output", str(path))
+            self.assertEqual(run.stdout, "")
+            report = json.loads(path.read_text())
+            validate_schema(report)
+            self.assertEqual(run.rc, report["exit_code"])
+            self.assertEqual(sorted(os.listdir(d)), ["report.json"])
+
+    def test_only_pulls_in_what_a_check_needs(self):
+        run = local("check", "127.0.0.1", "--from-inside", "--only", "ports.reachability",
+                    "--fallback-order", "1", "--timeout", "1", "--format", "json")
+        checks = {r["check"] for r in run.report["results"]}
+        self.assertEqual(checks, {"dns.resolve", "ports.reachability"})
+
+    def test_skip_makes_dependents_skip_with_a_reason(self):
+        run = local("check", "127.0.0.1", "--from-inside", "--skip", "ports.reachability",
+                    "--format", "json", "--timeout", "1")
+        greet = [r for r in run.report["results"] if r["check"] == "imap.greeting"]
+        self.assertEqual(len(greet), 1)
+        self.assertEqual(greet[0]["status"], "skip")
+        self.assertIn("ports.reachability", greet[0]["error"])
+
+    def test_no_colour_with_no_color_even_forced_to_text(self):
+        run = local("check", "127.0.0.1", "--from-inside", "--only", "dns.resolve",
+                    env={"NO_COLOR": "1"})
+        self.assertNotIn("\033[", run.stdout)
+        self.assertIn("Verdict: OK (exit 0)", run.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
