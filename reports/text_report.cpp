@@ -108,19 +108,4 @@ void write_text(const Report& report, std::ostream& out, const RenderOptions& op
                      counts[0]);
 }
 
-const std::vector<Format>& formats() {
-  static const std::vector<Format> table = {
-      {"text", "grouped by endpoint, for people (the default)", &write_text},
-      {"json", "the whole report as JSON (schema in reports/schema)", &write_json},
-  };
-  return table;
-}
-
-const Format* find_format(std::string_view name) {
-  for (const auto& f : formats()) {
-    if (f.name == name) return &f;
-  }
-  return nullptr;
-}
-
 }  // namespace mailready::report

@@ -1,0 +1,22 @@
+// The table of output formats: one line per format, like CLI11's formatter table.
+
+#include "reports/reporters.hpp"
+
+namespace mailready::report {
+
+const std::vector<Format>& formats() {
+  static const std::vector<Format> table = {
+      {"text", "grouped by endpoint, for people (the default)", &write_text},
+      {"json", "the whole report as JSON (schema in reports/schema)", &write_json},
+  };
+  return table;
+}
+
+const Format* find_format(std::string_view name) {
+  for (const auto& f : formats()) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace mailready::report
