@@ -79,30 +79,48 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
   std::vector<std::string> skip;
   std::vector<std::string> pins;
   std::vector<int> fallback;
-  check->add_option("host", o.target, "The mail host the phones are configured with")->required();
-  check->add_option("--imap-host", o.imap_host, "IMAP host, when it differs from HOST");
-  check->add_option("--smtp-host", o.smtp_host, "SMTP (submission) host, when it differs from HOST");
+  check->add_option("host", o.target, "The mail host the phones are configured with")
+      ->required()
+      ->type_name("HOST");
+  check->add_option("--imap-host", o.imap_host, "IMAP host, when it differs from HOST")
+      ->type_name("HOST");
+  check->add_option("--smtp-host", o.smtp_host, "SMTP (submission) host, when it differs from HOST")
+      ->type_name("HOST");
   check->add_option("--timeout", timeout_s, "Seconds each network wait may take")
       ->default_val(5.0)
+      ->type_name("SECONDS")
       ->check(CLI::Range(0.05, 600.0));
   check->add_option("--deadline", deadline_s, "Seconds the whole run may take (default: no limit)")
+      ->type_name("SECONDS")
       ->check(CLI::Range(0.1, 86400.0));
   auto* opt4 = check->add_flag("-4", v4, "Use IPv4 addresses only");
   check->add_flag("-6", v6, "Use IPv6 addresses only")->excludes(opt4);
-  check->add_option("--only", only, "Run only these check ids (and what they need); repeatable, or comma-separated");
-  check->add_option("--skip", skip, "Do not run these check ids; repeatable, or comma-separated");
+  // Each occurrence of a repeatable option takes one value, so "--only ID HOST" keeps HOST.
+  check->add_option("--only", only, "Run only these check ids (and what they need); repeatable, or comma-separated")
+      ->type_name("ID")
+      ->allow_extra_args(false);
+  check->add_option("--skip", skip, "Do not run these check ids; repeatable, or comma-separated")
+      ->type_name("ID")
+      ->allow_extra_args(false);
   check->add_option("--format", inv.format, "Output format: " + format_names())
-      ->default_val("text");
-  check->add_option("--output,-o", inv.output, "Write the report to FILE (atomically) instead of stdout");
-  check->add_option("--resolve", pins, "Pin HOST:ADDRESS instead of asking DNS, as curl --resolve; repeatable");
+      ->default_val("text")
+      ->type_name("FORMAT");
+  check->add_option("--output,-o", inv.output, "Write the report to FILE (atomically) instead of stdout")
+      ->type_name("FILE");
+  check->add_option("--resolve", pins, "Pin HOST:ADDRESS instead of asking DNS, as curl --resolve; repeatable")
+      ->type_name("HOST:ADDRESS")
+      ->allow_extra_args(false);
   check->add_flag("--from-inside", o.from_inside,
                   "The run is on the internal network: internal addresses are not a finding");
   check->add_option("--per-host", o.per_host, "Concurrent connections per server address")
       ->default_val(4)
+      ->type_name("N")
       ->check(CLI::Range(1, 64));
   check->add_option("--fallback-order", fallback,
                     "Submission ports in the order phones try them")
       ->delimiter(',')
+      ->allow_extra_args(false)
+      ->type_name("PORT,...")
       ->default_str("587,465,25")
       ->check(CLI::Range(1, 65535));
   check->add_flag("--imap-starttls", o.imap_starttls, "Also check IMAP with STARTTLS on port 143");

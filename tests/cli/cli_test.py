@@ -120,6 +120,11 @@ class OutputFile(unittest.TestCase):
         checks = {r["check"] for r in run.report["results"]}
         self.assertEqual(checks, {"dns.resolve", "ports.reachability"})
 
+    def test_repeated_only_before_the_host_keeps_the_host(self):
+        run = local("check", "--only", "dns.resolve", "--only", "ports.reachability", "127.0.0.1",
+                    "--from-inside", "--fallback-order", "1", "--timeout", "1", "--format", "json")
+        self.assertEqual(run.report["results"][0]["target"], "127.0.0.1")
+
     def test_skip_makes_dependents_skip_with_a_reason(self):
         run = local("check", "127.0.0.1", "--from-inside", "--skip", "ports.reachability",
                     "--format", "json", "--timeout", "1")
