@@ -1,20 +1,45 @@
 #include "checks/proto/address.hpp"
 
+#include <arpa/inet.h>
+
 #include <Poco/Net/IPAddress.h>
 
 namespace mailready::proto {
+namespace {
+
+/// Parses an IPv4 dotted quad or an IPv6 literal. Stricter than Poco's tryParse, which
+/// takes inet_aton's shorthand ("993" is 0.0.3.225, "127.1" is 127.0.0.1) and rejects
+/// "::". Scoped IPv6 ("fe80::1%eth0") is left to Poco, which knows interface names.
+bool parse_ip(const std::string& text, Poco::Net::IPAddress& ip) {
+  if (text.find('%') != std::string::npos) return Poco::Net::IPAddress::tryParse(text, ip);
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    ip = Poco::Net::IPAddress(&v4, sizeof v4);
+    return true;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+    ip = Poco::Net::IPAddress(&v6, sizeof v6);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 bool is_ip_literal(const std::string& text) {
   Poco::Net::IPAddress ip;
-  return !text.empty() && Poco::Net::IPAddress::tryParse(text, ip);
+  return parse_ip(text, ip);
 }
 
 bool is_internal_address(const std::string& address) {
   Poco::Net::IPAddress ip;
-  if (!Poco::Net::IPAddress::tryParse(address, ip)) return false;
+  if (!parse_ip(address, ip)) return false;
   if (ip.family() == Poco::Net::IPAddress::IPv6 && ip.isIPv4Mapped()) {
-    // ::ffff:a.b.c.d is judged by its IPv4 part.
-    return is_internal_address(address.substr(address.rfind(':') + 1));
+    // ::ffff:a.b.c.d (also written ::ffff:a00:1) is judged by its IPv4 part, the last
+    // four bytes.
+    const auto* bytes = static_cast<const unsigned char*>(ip.addr());
+    return is_internal_address(Poco::Net::IPAddress(bytes + 12, 4).toString());
   }
   if (ip.isLoopback() || ip.isWildcard() || ip.isLinkLocal() || ip.isSiteLocal()) return true;
   if (ip.family() == Poco::Net::IPAddress::IPv4) {
