@@ -62,7 +62,9 @@ std::string SmtpReply::enhanced() const {
       return {};
     }
   }
-  if (dots != 2 || first.empty() || (first[0] != '2' && first[0] != '4' && first[0] != '5')) {
+  // The class is one digit and no part is empty: "42.7.1" and "4.." are not codes.
+  if (dots != 2 || first.size() < 5 || (first[0] != '2' && first[0] != '4' && first[0] != '5') ||
+      first[1] != '.' || first.back() == '.' || first.find("..") != std::string::npos) {
     return {};
   }
   return first;
@@ -125,7 +127,11 @@ SmtpCapabilities parse_ehlo(const SmtpReply& reply) {
     if (keyword == "SMTPUTF8") caps.smtputf8 = true;
     if (keyword == "SIZE") {
       caps.size = 0;
-      if (!params.empty()) {
+      // Digits only: std::stoull takes "-1" and wraps it to 2^64-1.
+      const bool digits =
+          !params.empty() && std::all_of(params.front().begin(), params.front().end(),
+                                         [](unsigned char c) { return std::isdigit(c) != 0; });
+      if (digits) {
         try {
           caps.size = std::stoull(params.front());
         } catch (const std::exception&) {
