@@ -1,0 +1,653 @@
+#!/usr/bin/env bash
+# mailready test lab: real Dovecot + Postfix inside a private network namespace.
+#
+#   ci/lab.sh start        set up (idempotent; cleans leftovers of a crashed lab first)
+#   ci/lab.sh stop         tear down everything start created (idempotent)
+#   ci/lab.sh status       exit 0 if up, 1 if not
+#   ci/lab.sh exec CMD...  run CMD inside the namespace
+#   ci/lab.sh selftest     check the running lab against this contract (ci/lab-selftest.py)
+#
+# Contract (tests and the C++ code rely on it):
+#   namespace mailready-lab, only lo up; 127.0.0.0/8 local on lo.
+#   /etc/netns/mailready-lab/hosts: 127.0.10.10 mail.lab.test, 127.0.10.20 fw.lab.test,
+#     localhost; nothere.lab.test does not resolve (resolv.conf points at 127.0.0.53 where
+#     nothing listens, nsswitch is "files dns"): no lookup ever leaves the namespace.
+#   Both hosts: IMAP 143 (STARTTLS) / 993 (TLS), POP3 110 (STLS) / 995 (TLS) from Dovecot;
+#     SMTP 25 (STARTTLS offered, no AUTH), 587 (STARTTLS required before AUTH), 465 (TLS)
+#     from Postfix. fw.lab.test: 587 rejected with a TCP reset (closed), 465 dropped
+#     (filtered); everything else open.
+#   PKI in $LAB_DIR/pki: root.pem (pass as --ca-file), intermediate.pem, leaf.pem, leaf.key,
+#     chain.pem (leaf + intermediate, what the servers send).
+#   Users alice@lab.test, bob@lab.test; passwords (random per start, no trailing newline)
+#     in $LAB_DIR/secrets/{alice,bob}.password; mail in $LAB_DIR/mail/lab.test/<user>/Maildir.
+#
+# The client source address: 127.0.10.10 and 127.0.10.20 are deliberately NOT assigned to lo.
+# The kernel's "local 127.0.0.0/8 ... src 127.0.0.1" route still makes them local (servers
+# can bind them), but a client connecting to them gets source 127.0.0.1. Dovecot treats a
+# connection whose client address equals the server address as secured (PITFALLS.md) and
+# would then allow plaintext LOGIN before STARTTLS; with distinct addresses it does not.
+set -euo pipefail
+
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+NS=mailready-lab
+LAB_DIR=${MAILREADY_LAB_DIR:-/tmp/mailready-lab}
+NETNS_ETC=/etc/netns/$NS
+MAIL_IP=127.0.10.10
+FW_IP=127.0.10.20
+MAIL_HOST=mail.lab.test
+FW_HOST=fw.lab.test
+DOMAIN=lab.test
+USERS=(alice bob)
+# Mail is owned by a dedicated system user, created on first start and kept afterwards
+# (like a package's system user); stop removes everything else.
+MAIL_USER=mailready-lab
+FW_CHAIN=MAILREADY-LAB
+MARKER=.mailready-lab
+
+DOVECOT_DIR=$LAB_DIR/dovecot
+DOVECOT_RUN=$DOVECOT_DIR/run                # Dovecot base_dir; master.pid lives here
+# Postfix wants everything under its config_directory owned by root (postfix-script
+# check-warn), so queue and data directories are siblings, not children.
+POSTFIX_DIR=$LAB_DIR/postfix                 # Postfix config_directory
+POSTFIX_QUEUE=$LAB_DIR/postfix-queue         # queue_directory; pid/master.pid lives here
+POSTFIX_DATA=$LAB_DIR/postfix-data           # data_directory
+PKI=$LAB_DIR/pki
+LOG=$LAB_DIR/log
+
+die() { echo "lab: $*" >&2; exit 1; }
+say() { echo "lab: $*"; }
+
+case "$LAB_DIR" in
+  /*) ;;
+  *) die "MAILREADY_LAB_DIR must be an absolute path: $LAB_DIR" ;;
+esac
+[[ "$LAB_DIR" =~ ^/[A-Za-z0-9._/-]+$ && "$LAB_DIR" != / ]] \
+  || die "MAILREADY_LAB_DIR must be a plain path (letters, digits, . _ - /): $LAB_DIR"
+
+ns_exists() { [ -e "/run/netns/$NS" ]; }
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# Alive and not a zombie (an orphan's zombie lingers until its new parent reaps it).
+pid_alive() {
+  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null \
+    && [ "$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" != Z ]
+}
+read_pid() { if [ -r "$1" ]; then tr -dc 0-9 <"$1"; fi; }
+# A pid from a pid file is the lab's only if the process lives in the lab's namespace or
+# runs the lab's configuration (pids get reused after a crash or reboot).
+is_lab_pid() {
+  local pid=${1:-}
+  pid_alive "$pid" || return 1
+  if ns_exists && [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = \
+       "net:[$(stat -L -c %i "/run/netns/$NS" 2>/dev/null)]" ]; then
+    return 0
+  fi
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF "$DOVECOT_DIR/dovecot.conf" && return 0
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "MAIL_CONFIG=$POSTFIX_DIR" && return 0
+  return 1
+}
+dovecot_pid() { read_pid "$DOVECOT_RUN/master.pid"; }
+postfix_pid() { read_pid "$POSTFIX_QUEUE/pid/master.pid"; }
+
+# Listeners that must answer: host:port:kind. fw.lab.test 465 is dropped and 587 reset.
+listeners() {
+  local ip
+  for ip in $MAIL_IP $FW_IP; do
+    echo "$ip:143:imap $ip:110:pop3 $ip:25:smtp $ip:993:tls $ip:995:tls"
+  done
+  echo "$MAIL_IP:587:smtp $MAIL_IP:465:tls"
+}
+
+# Runs inside the namespace (ci/lab.sh _probe TIMEOUT_S): waits until every listener
+# answers with its greeting (TLS ports: TCP connect). Prints the ones still missing.
+probe() {
+  local deadline=$((SECONDS + $1)) pending still l ip port kind line
+  read -ra pending <<<"$(listeners | tr '\n' ' ')"
+  while :; do
+    still=()
+    for l in "${pending[@]}"; do
+      IFS=: read -r ip port kind <<<"$l"
+      # shellcheck disable=SC2016 # the inner bash expands them
+      line=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1" || exit 1
+        [ "$2" = tls ] && { echo connected; exit 0; }
+        IFS= read -r -t 2 l <&3 && printf "%s" "$l"' "$ip" "$port" "$kind" 2>/dev/null) || line=
+      case "$kind:$line" in
+        tls:connected|imap:"* OK "*ready*|pop3:"+OK"*|smtp:220*) ;;
+        *) still+=("$l") ;;
+      esac
+    done
+    pending=("${still[@]}")
+    [ ${#pending[@]} -eq 0 ] && return 0
+    if [ $SECONDS -ge $deadline ]; then
+      echo "not answering: ${pending[*]}"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+is_up() {
+  ns_exists && is_lab_pid "$(dovecot_pid)" && is_lab_pid "$(postfix_pid)" \
+    && in_ns "$SELF" _probe 0 >/dev/null 2>&1
+}
+
+# ---------------------------------------------------------------- stop
+
+ancestry() { # ancestry PID: " PID PARENT GRANDPARENT ... "
+  local p=$1 chain=" "
+  while [ -n "$p" ] && [ "$p" -gt 1 ]; do
+    chain+="$p "
+    p=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+  done
+  echo "$chain"
+}
+
+# Processes in the namespace, except this script, its ancestors (stop may run from a shell
+# opened with "lab.sh exec") and its own short-lived children.
+ns_pids() {
+  ns_exists || return 0
+  local mine p
+  mine=$(ancestry $$)
+  for p in $(ip netns pids "$NS" 2>/dev/null); do
+    [[ "$mine" == *" $p "* ]] && continue
+    [[ "$(ancestry "$p")" == *" $$ "* ]] && continue
+    if pid_alive "$p"; then echo "$p"; fi
+  done
+}
+
+wait_gone() { # wait_gone TENTHS PID...
+  local n=$1; shift
+  while [ "$n" -gt 0 ]; do
+    local alive=0 p
+    for p in "$@"; do pid_alive "$p" && alive=1; done
+    [ $alive = 0 ] && return 0
+    sleep 0.1; n=$((n - 1))
+  done
+  return 1
+}
+
+do_stop() {
+  local quiet=${1:-}
+  local dp pp
+  dp=$(dovecot_pid); pp=$(postfix_pid)
+  # The masters take their children down on SIGTERM.
+  local p masters=()
+  for p in $dp $pp; do
+    if is_lab_pid "$p"; then masters+=("$p"); kill -TERM "$p" 2>/dev/null || true; fi
+  done
+  [ ${#masters[@]} -eq 0 ] || wait_gone 50 "${masters[@]}" || true
+  # Anything left in the namespace was started inside the lab (children still exiting,
+  # daemons whose pid files a crash lost, test servers): end it by pid.
+  local left
+  read -ra left <<<"$(ns_pids | tr '\n' ' ')"
+  if [ ${#left[@]} -gt 0 ]; then
+    [ -n "$quiet" ] || say "ending leftover processes in $NS: ${left[*]}"
+    kill -TERM "${left[@]}" 2>/dev/null || true
+    wait_gone 30 "${left[@]}" || kill -KILL "${left[@]}" 2>/dev/null || true
+    wait_gone 20 "${left[@]}" || true
+  fi
+  if ns_exists; then
+    in_ns iptables -F "$FW_CHAIN" 2>/dev/null || true
+    ip netns delete "$NS"
+  fi
+  rm -rf "$NETNS_ETC"
+  rmdir /etc/netns 2>/dev/null || true   # only if empty
+  if [ -d "$LAB_DIR" ]; then
+    if [ -e "$LAB_DIR/$MARKER" ] || [ -z "$(ls -A "$LAB_DIR")" ]; then
+      rm -rf "$LAB_DIR"
+    else
+      die "$LAB_DIR exists but is not a lab directory (no $MARKER): not removing it"
+    fi
+  fi
+  [ -n "$quiet" ] || say "stopped"
+}
+
+# ---------------------------------------------------------------- start
+
+make_pki() {
+  local d=$PKI
+  mkdir -p "$d/ca/newcerts"
+  : >"$d/ca/index.txt"
+  openssl rand -hex 16 >"$d/ca/serial"
+  cat >"$d/openssl.cnf" <<EOF
+# Don't call this section [ca]: it collides with openssl.cnf's (PITFALLS.md).
+[ lab_ca ]
+dir             = $d/ca
+database        = \$dir/index.txt
+new_certs_dir   = \$dir/newcerts
+serial          = \$dir/serial
+default_md      = sha256
+policy          = lab_policy
+unique_subject  = no
+copy_extensions = none
+email_in_dn     = no
+[ lab_policy ]
+commonName       = supplied
+organizationName = optional
+[ req ]
+distinguished_name = req_dn
+prompt             = no
+[ req_dn ]
+CN = unused
+[ v3_root ]
+basicConstraints       = critical, CA:true
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = hash
+[ v3_intermediate ]
+basicConstraints       = critical, CA:true, pathlen:0
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
+[ v3_leaf ]
+basicConstraints       = critical, CA:false
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectAltName         = DNS:$MAIL_HOST, DNS:$FW_HOST
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
+EOF
+  # Fixed, reproducible validity: from midnight UTC yesterday; leaf 90 days, CAs 10 years.
+  local day start leaf_end ca_end
+  day=$(date -u -d yesterday +%F)
+  start=$(TZ=UTC date -d "$day" +%Y%m%d%H%M%SZ)
+  leaf_end=$(TZ=UTC date -d "$day +90 days" +%Y%m%d%H%M%SZ)
+  ca_end=$(TZ=UTC date -d "$day +3650 days" +%Y%m%d%H%M%SZ)
+  local ca=(openssl ca -config "$d/openssl.cnf" -name lab_ca -batch -notext -startdate "$start")
+  local name
+  for name in root intermediate leaf; do
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/$name.key" 2>/dev/null
+  done
+  chmod 600 "$d"/*.key
+  openssl req -config "$d/openssl.cnf" -new -key "$d/root.key" -out "$d/root.csr" \
+    -subj "/O=mailready lab/CN=mailready lab root CA"
+  openssl req -config "$d/openssl.cnf" -new -key "$d/intermediate.key" -out "$d/intermediate.csr" \
+    -subj "/O=mailready lab/CN=mailready lab intermediate CA"
+  openssl req -config "$d/openssl.cnf" -new -key "$d/leaf.key" -out "$d/leaf.csr" \
+    -subj "/O=mailready lab/CN=$MAIL_HOST"
+  "${ca[@]}" -selfsign -keyfile "$d/root.key" -enddate "$ca_end" -extensions v3_root \
+    -in "$d/root.csr" -out "$d/root.pem" 2>"$LOG/pki.log"
+  "${ca[@]}" -cert "$d/root.pem" -keyfile "$d/root.key" -enddate "$ca_end" \
+    -extensions v3_intermediate -in "$d/intermediate.csr" -out "$d/intermediate.pem" 2>>"$LOG/pki.log"
+  "${ca[@]}" -cert "$d/intermediate.pem" -keyfile "$d/intermediate.key" -enddate "$leaf_end" \
+    -extensions v3_leaf -in "$d/leaf.csr" -out "$d/leaf.pem" 2>>"$LOG/pki.log"
+  cat "$d/leaf.pem" "$d/intermediate.pem" >"$d/chain.pem"
+  rm -f "$d"/*.csr
+  openssl verify -CAfile "$d/root.pem" -untrusted "$d/intermediate.pem" -purpose sslserver \
+    -verify_hostname "$FW_HOST" "$d/leaf.pem" >/dev/null \
+    || die "generated PKI does not verify"
+}
+
+make_users() {
+  local uid=$1 gid=$2 u pw
+  mkdir -p "$LAB_DIR/secrets" "$LAB_DIR/mail"
+  chmod 700 "$LAB_DIR/secrets"
+  chown "$MAIL_USER:$MAIL_USER" "$LAB_DIR/mail"
+  chmod 750 "$LAB_DIR/mail"
+  : >"$DOVECOT_DIR/users"
+  : >"$POSTFIX_DIR/vmailbox"
+  for u in "${USERS[@]}"; do
+    # 20 alphanumerics: no ':' (passwd-file separator), nothing a test must escape.
+    pw=$(tr -dc A-Za-z0-9 </dev/urandom | head -c 20 || true)
+    [ ${#pw} -eq 20 ] || die "could not generate a password"
+    (umask 077; printf '%s' "$pw" >"$LAB_DIR/secrets/$u.password")
+    # PLAIN scheme: CRAM-MD5 needs the cleartext password in the passdb.
+    printf '%s@%s:{PLAIN}%s:%s:%s::%s/mail/%s/%s::\n' \
+      "$u" "$DOMAIN" "$pw" "$uid" "$gid" "$LAB_DIR" "$DOMAIN" "$u" >>"$DOVECOT_DIR/users"
+    printf '%s@%s OK\n' "$u" "$DOMAIN" >>"$POSTFIX_DIR/vmailbox"
+  done
+  chown root:dovecot "$DOVECOT_DIR/users"
+  chmod 640 "$DOVECOT_DIR/users"
+}
+
+make_netns() {
+  ip netns add "$NS"
+  in_ns ip link set lo up
+  mkdir -p "$NETNS_ETC"
+  # ip netns exec bind-mounts these over /etc/hosts, /etc/resolv.conf, /etc/nsswitch.conf.
+  cat >"$NETNS_ETC/hosts" <<EOF
+127.0.0.1 localhost
+::1 localhost
+$MAIL_IP $MAIL_HOST
+$FW_IP $FW_HOST
+EOF
+  printf 'nameserver 127.0.0.53\noptions timeout:1 attempts:1\n' >"$NETNS_ETC/resolv.conf"
+  # Host lookups: files, then dns (which fails at once). Everything else as on the host.
+  if [ -f /etc/nsswitch.conf ]; then
+    sed -E 's/^hosts:.*/hosts:          files dns/' /etc/nsswitch.conf >"$NETNS_ETC/nsswitch.conf"
+    grep -q '^hosts:' "$NETNS_ETC/nsswitch.conf" || echo 'hosts: files dns' >>"$NETNS_ETC/nsswitch.conf"
+  fi
+  # Firewall for fw.lab.test only, in a dedicated chain.
+  in_ns iptables -N "$FW_CHAIN"
+  in_ns iptables -A "$FW_CHAIN" -d "$FW_IP" -p tcp --dport 587 -j REJECT --reject-with tcp-reset
+  in_ns iptables -A "$FW_CHAIN" -d "$FW_IP" -p tcp --dport 465 -j DROP
+  in_ns iptables -A INPUT -j "$FW_CHAIN"
+}
+
+make_dovecot() {
+  local uid=$1
+  mkdir -p "$DOVECOT_DIR/state"
+  cat >"$DOVECOT_DIR/dovecot.conf" <<EOF
+# mailready lab Dovecot, generated by ci/lab.sh. Started as: dovecot -c $DOVECOT_DIR/dovecot.conf
+instance_name = mailready-lab
+base_dir = $DOVECOT_RUN
+state_dir = $DOVECOT_DIR/state
+log_path = $LOG/dovecot.log
+hostname = $MAIL_HOST
+protocols = imap pop3 lmtp
+listen = $MAIL_IP, $FW_IP
+# No login_trusted_networks: nothing counts as secured but TLS (see the note at the
+# top of ci/lab.sh about source addresses).
+login_trusted_networks =
+disable_plaintext_auth = yes
+auth_mechanisms = plain login cram-md5
+auth_verbose = yes
+# auth_failure_delay and the auth penalty stay at their defaults, as on real servers.
+
+ssl = yes
+ssl_cert = <$PKI/chain.pem
+ssl_key = <$PKI/leaf.key
+ssl_dh = </usr/share/dovecot/dh.pem
+
+first_valid_uid = $uid
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DOVECOT_DIR/users
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $DOVECOT_DIR/users
+}
+mail_location = maildir:~/Maildir
+namespace inbox {
+  inbox = yes
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \\Junk
+    auto = subscribe
+  }
+}
+
+service imap-login {
+  inet_listener imap {
+    port = 143
+  }
+  inet_listener imaps {
+    port = 993
+    ssl = yes
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 110
+  }
+  inet_listener pop3s {
+    port = 995
+    ssl = yes
+  }
+}
+service lmtp {
+  # Postfix delivers here (virtual_transport).
+  unix_listener lmtp-postfix {
+    mode = 0600
+    user = postfix
+    group = postfix
+  }
+}
+service auth {
+  # Postfix SASL (smtpd_sasl_type = dovecot).
+  unix_listener auth-postfix {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+protocol lmtp {
+  postmaster_address = postmaster@$DOMAIN
+}
+EOF
+  doveconf -c "$DOVECOT_DIR/dovecot.conf" >/dev/null 2>"$LOG/doveconf.log" \
+    || { cat "$LOG/doveconf.log" >&2; die "dovecot config is invalid"; }
+}
+
+make_postfix() {
+  mkdir -p "$POSTFIX_QUEUE" "$POSTFIX_DATA"
+  chown postfix:postfix "$POSTFIX_DATA"
+  cat >"$POSTFIX_DIR/main.cf" <<EOF
+# mailready lab Postfix, generated by ci/lab.sh. Started as: postfix -c $POSTFIX_DIR start
+compatibility_level = 3.6
+queue_directory = $POSTFIX_QUEUE
+data_directory = $POSTFIX_DATA
+maillog_file = $LOG/postfix.log
+maillog_file_prefixes = $LOG
+mail_owner = postfix
+setgid_group = postdrop
+
+myhostname = $MAIL_HOST
+mydomain = $DOMAIN
+myorigin = \$mydomain
+mydestination =
+# Trust nobody by address: relaying needs SASL. (permit_mynetworks is used nowhere.)
+mynetworks =
+# Postfix refuses inet_interfaces addresses that are not on an interface, and the lab's
+# addresses deliberately are not (see the top of ci/lab.sh): the smtpd listeners name
+# their addresses in master.cf instead, which Postfix accepts.
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+smtpd_banner = \$myhostname ESMTP mailready lab
+biff = no
+alias_maps =
+alias_database =
+
+# Nothing ever leaves: lab.test goes to Dovecot by LMTP, everything else bounces.
+virtual_mailbox_domains = $DOMAIN
+virtual_mailbox_maps = texthash:$POSTFIX_DIR/vmailbox
+virtual_transport = lmtp:unix:$DOVECOT_RUN/lmtp-postfix
+relay_domains =
+local_transport = error:lab has no local delivery
+default_transport = error:lab never delivers outside
+relay_transport = error:lab never delivers outside
+smtp_dns_support_level = disabled
+lmtp_dns_support_level = disabled
+smtpd_peername_lookup = no
+delay_warning_time = 0
+
+# Port 25: STARTTLS offered, no AUTH, no relaying.
+smtpd_tls_chain_files = $PKI/leaf.key, $PKI/chain.pem
+smtpd_tls_security_level = may
+smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
+smtpd_sasl_auth_enable = no
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = $DOVECOT_RUN/auth-postfix
+smtpd_sasl_security_options = noanonymous
+smtpd_sasl_tls_security_options = noanonymous
+smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
+smtpd_recipient_restrictions = reject_unauth_destination
+EOF
+  # No chroot anywhere: the Dovecot sockets live outside the queue directory.
+  # Relay restrictions end in reject, never in a bare permit (PITFALLS.md).
+  local ip
+  {
+    echo "# service type  private unpriv  chroot  wakeup  maxproc command + args"
+    for ip in $MAIL_IP $FW_IP; do
+      cat <<EOF
+$ip:smtp inet n - n - - smtpd
+$ip:submission inet n - n - - smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=
+$ip:smtps inet n - n - - smtpd
+  -o syslog_name=postfix/smtps
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=
+EOF
+    done
+    cat <<'EOF'
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+  } >"$POSTFIX_DIR/master.cf"
+  # Postfix commands print their fatal errors only to a terminal (or to the maillog that
+  # postlogd writes once master runs): on failure, rerun under script(1) to show why.
+  if ! in_ns postfix -c "$POSTFIX_DIR" check >>"$LOG/postfix-start.log" 2>&1; then
+    script -qec "ip netns exec $NS postfix -c $POSTFIX_DIR check" /dev/null >&2 || true
+    die "postfix check failed"
+  fi
+}
+
+ensure_mail_user() {
+  if ! id -u "$MAIL_USER" >/dev/null 2>&1; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin --comment "mailready lab mail owner" "$MAIL_USER"
+  fi
+}
+
+summary() {
+  cat <<EOF
+lab: up (namespace $NS, state in $LAB_DIR)
+  hosts:     $MAIL_HOST = $MAIL_IP (open), $FW_HOST = $FW_IP (587 reset, 465 dropped)
+             nothere.lab.test does not resolve; run clients with: ci/lab.sh exec CMD...
+  IMAP:      143 STARTTLS, 993 TLS     POP3: 110 STLS, 995 TLS
+  SMTP:      25 (STARTTLS, no AUTH), 587 (STARTTLS then AUTH), 465 (TLS, AUTH)
+  CA:        --ca-file $PKI/root.pem   (servers send $PKI/chain.pem)
+  users:     $(printf '%s@'"$DOMAIN"' ' "${USERS[@]}")
+  passwords: $LAB_DIR/secrets/<user>.password   (e.g. alice.password, no newline)
+  mail:      $LAB_DIR/mail/$DOMAIN/<user>/Maildir
+  logs:      $LOG/{dovecot,postfix}.log
+EOF
+}
+
+on_start_error() {
+  local rc=$?
+  [ $rc -eq 0 ] && return 0
+  echo "lab: start failed; logs in $LOG. 'ci/lab.sh stop' cleans up." >&2
+  for f in "$LOG"/dovecot.log "$LOG"/postfix.log "$LOG"/*start*.log; do
+    [ -s "$f" ] && { echo "--- tail $f" >&2; tail -n 15 "$f" >&2; }
+  done
+  exit $rc
+}
+
+do_start() {
+  if is_up; then
+    say "already up"
+    summary
+    return 0
+  fi
+  if ns_exists || [ -e "$NETNS_ETC" ] || [ -e "$LAB_DIR" ]; then
+    say "cleaning up leftovers of an earlier lab"
+    do_stop quiet
+  fi
+  if ! command -v dovecot >/dev/null || ! command -v postfix >/dev/null \
+     || [ ! -x /usr/lib/dovecot/lmtp ]; then
+    die "missing packages: run ci/install-deps.sh"
+  fi
+  trap on_start_error EXIT
+
+  mkdir -p "$LAB_DIR" "$LOG" "$DOVECOT_DIR" "$POSTFIX_DIR"
+  touch "$LAB_DIR/$MARKER"
+  chmod 755 "$LAB_DIR" "$LOG"
+  ensure_mail_user
+  local uid gid
+  uid=$(id -u "$MAIL_USER"); gid=$(id -g "$MAIL_USER")
+
+  make_pki
+  make_users "$uid" "$gid"
+  make_netns
+  make_dovecot "$uid"
+  make_postfix
+
+  # Daemon output goes to files: Dovecot keeps stdout open (never start it from a pipe).
+  rm -f "$DOVECOT_RUN/anvil-auth-penalty"   # a stale one delays auth by 5 s (PITFALLS.md)
+  # 9<&-: the daemons must not inherit the start/stop lock.
+  in_ns dovecot -c "$DOVECOT_DIR/dovecot.conf" </dev/null >>"$LOG/dovecot-start.log" 2>&1 9<&-
+  in_ns postfix -c "$POSTFIX_DIR" start </dev/null >>"$LOG/postfix-start.log" 2>&1 9<&-
+
+  local missing
+  if ! missing=$(in_ns "$SELF" _probe 20); then
+    echo "lab: $missing" >&2
+    exit 1
+  fi
+  trap - EXIT
+  summary
+}
+
+do_status() {
+  local ok=0 dp pp
+  if ns_exists; then echo "namespace $NS: present"; else echo "namespace $NS: absent"; ok=1; fi
+  dp=$(dovecot_pid); pp=$(postfix_pid)
+  if is_lab_pid "$dp"; then echo "dovecot: running (pid $dp)"; else echo "dovecot: not running"; ok=1; fi
+  if is_lab_pid "$pp"; then echo "postfix: running (pid $pp)"; else echo "postfix: not running"; ok=1; fi
+  if [ $ok = 0 ]; then
+    local missing
+    if missing=$(in_ns "$SELF" _probe 0); then
+      echo "listeners: all answering"
+    else
+      echo "listeners: $missing"; ok=1
+    fi
+  fi
+  if [ $ok = 0 ]; then summary; else echo "lab: down"; fi
+  return $ok
+}
+
+need_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  start|stop)
+    need_root
+    # One start/stop at a time: lock this script file (leaves nothing behind).
+    exec 9<"$SELF"
+    flock -w 60 9 || die "another lab start/stop is running"
+    if [ "$cmd" = start ]; then do_start; else do_stop; fi
+    ;;
+  status) need_root; do_status ;;
+  exec)
+    [ $# -gt 0 ] || die "usage: ci/lab.sh exec CMD..."
+    ns_exists || die "lab is not running (ci/lab.sh start)"
+    exec ip netns exec "$NS" "$@"
+    ;;
+  selftest)
+    need_root
+    is_up || die "lab is not up (ci/lab.sh start)"
+    ip netns exec "$NS" /usr/bin/python3 "$(dirname "$SELF")/lab-selftest.py" "$LAB_DIR"
+    ;;
+  _probe) probe "${1:-0}" ;;
+  *) echo "usage: ci/lab.sh start|stop|status|selftest|exec CMD..." >&2; exit 2 ;;
+esac
