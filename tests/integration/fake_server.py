@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Scripted fake server for hostile cases real servers won't produce. Standard library only.
+
+  fake_server.py --listen ADDR:PORT [--tls CERT KEY] --script FILE-or-MODE [--pidfile FILE]
+
+Run it inside the lab namespace (ci/lab.sh exec /usr/bin/python3 fake_server.py ...).
+Prints "ready" on stdout once listening; serves every connection in its own thread.
+--tls wraps each connection in TLS from the first byte (implicit TLS).
+
+Modes: silent   accept, never send anything, hold the connection until the client closes
+       http     send "HTTP/1.0 400 Bad Request\\r\\n\\r\\n", close
+       smtp421  send "421 4.7.0 Too many connections from your host\\r\\n", close
+       garbage  send 10 KB of bytes (no CR, no LF), hold the connection open
+A script FILE has one command a line (blank lines and # comments ignored):
+       send TEXT          send TEXT; Python escapes (\\r\\n, \\x00) are decoded, latin-1
+       recv               read one line from the client (ends the script on EOF)
+       sleep SECONDS      pause
+       garbage N          send N bytes without CR or LF
+       starttls CERT KEY  upgrade this connection to TLS (bytes buffered before are dropped)
+       hold               read and discard until the client closes
+       close              close now (also what happens at the end of the script)
+"""
+import argparse, os, random, signal, socket, ssl, sys, threading, time
+
+MODES = {
+    "silent": ["hold"],
+    "http": ["send HTTP/1.0 400 Bad Request\\r\\n\\r\\n", "close"],
+    "smtp421": ["send 421 4.7.0 Too many connections from your host\\r\\n", "close"],
+    "garbage": ["garbage 10240", "hold"],
+}
+
+
+def garbage(n):
+    rnd = random.Random(n)
+    return bytes(b for b in (rnd.randrange(256) for _ in range(n * 2)) if b not in (10, 13))[:n]
+
+
+def tls_context(cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def serve(conn, script, ctx):
+    buf = b""
+    try:
+        conn.settimeout(None)
+        if ctx:
+            conn = ctx.wrap_socket(conn, server_side=True)
+        for line in script:
+            cmd, _, arg = line.partition(" ")
+            if cmd == "send":
+                conn.sendall(arg.encode("latin-1").decode("unicode_escape").encode("latin-1"))
+            elif cmd == "recv":
+                while b"\n" not in buf and len(buf) < 65536:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    buf += chunk
+                _, _, buf = buf.partition(b"\n")
+            elif cmd == "sleep":
+                time.sleep(float(arg))
+            elif cmd == "garbage":
+                conn.sendall(garbage(int(arg)))
+            elif cmd == "starttls":
+                buf = b""
+                conn = tls_context(*arg.split()).wrap_socket(conn, server_side=True)
+            elif cmd == "hold":
+                while conn.recv(4096):
+                    pass
+            elif cmd == "close":
+                return
+            else:
+                raise ValueError(f"unknown script command: {line}")
+    except (OSError, ssl.SSLError) as e:
+        print(f"fake_server: connection: {e}", file=sys.stderr, flush=True)
+    finally:
+        conn.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description="scripted fake server for mailready tests")
+    ap.add_argument("--listen", required=True, help="ADDR:PORT, e.g. 127.0.10.30:25 or [::1]:25")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="implicit TLS")
+    ap.add_argument("--script", required=True, help="mode (%s) or script file" % ", ".join(MODES))
+    ap.add_argument("--pidfile")
+    a = ap.parse_args()
+    if a.script in MODES:
+        script = MODES[a.script]
+    else:
+        with open(a.script) as f:
+            script = [l.rstrip("\r\n") for l in f if l.strip() and not l.lstrip().startswith("#")]
+    host, port = a.listen.rsplit(":", 1)[0].strip("[]"), a.listen.rsplit(":", 1)[1]
+    ctx = tls_context(*a.tls) if a.tls else None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    srv = socket.socket(family, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, int(port)))
+    srv.listen(128)
+    if a.pidfile:
+        with open(a.pidfile, "w") as f:
+            f.write(f"{os.getpid()}\n")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("ready", flush=True)
+    try:
+        while True:
+            conn, _ = srv.accept()
+            threading.Thread(target=serve, args=(conn, script, ctx), daemon=True).start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if a.pidfile:
+            try:
+                os.unlink(a.pidfile)
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    main()
