@@ -1,11 +1,10 @@
 // checks/proto/address.hpp: which addresses a phone on a carrier network cannot reach, and
 // parsing --resolve HOST:ADDRESS.
 
-#include <string>
+#include "checks/proto/address.hpp"
 
 #include <catch2/catch.hpp>
-
-#include "checks/proto/address.hpp"
+#include <string>
 
 using namespace mailready::proto;
 
@@ -24,11 +23,11 @@ TEST_CASE("is_internal_address: IPv4 loopback, RFC 1918, CGNAT, link-local", "[a
 
 TEST_CASE("is_internal_address: public IPv4, including neighbours of the ranges", "[address]") {
   CHECK_FALSE(is_internal_address("8.8.8.8"));
-  CHECK_FALSE(is_internal_address("172.32.0.1"));   // just past 172.16.0.0/12
+  CHECK_FALSE(is_internal_address("172.32.0.1"));  // just past 172.16.0.0/12
   CHECK_FALSE(is_internal_address("172.15.255.255"));
   CHECK_FALSE(is_internal_address("100.128.0.1"));  // just past 100.64.0.0/10
   CHECK_FALSE(is_internal_address("100.63.255.255"));
-  CHECK_FALSE(is_internal_address("192.0.2.1"));    // documentation, but routed as public
+  CHECK_FALSE(is_internal_address("192.0.2.1"));  // documentation, but routed as public
   CHECK_FALSE(is_internal_address("11.0.0.1"));
 }
 
@@ -38,7 +37,7 @@ TEST_CASE("is_internal_address: IPv6 loopback, link-local, unique local", "[addr
   CHECK(is_internal_address("fd00::1"));  // fc00::/7, the half everyone uses
   CHECK(is_internal_address("fc00::1"));
   CHECK(is_internal_address("FD12:3456:789A::1"));
-  CHECK(is_internal_address("::"));       // unspecified
+  CHECK(is_internal_address("::"));  // unspecified
 }
 
 TEST_CASE("is_internal_address: public IPv6", "[address]") {

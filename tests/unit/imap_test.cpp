@@ -1,12 +1,11 @@
 // The pure IMAP parsers (checks/proto/imap.hpp): greetings, capability lists and the
 // capabilities of a command's reply.
 
-#include <string>
-#include <vector>
+#include "checks/proto/imap.hpp"
 
 #include <catch2/catch.hpp>
-
-#include "checks/proto/imap.hpp"
+#include <string>
+#include <vector>
 
 using namespace mailready::proto;
 using Caps = std::vector<std::string>;

@@ -2,12 +2,11 @@
 // enhanced status codes and greeting classification. read_smtp_reply needs a socket and
 // is covered by the scripted tests.
 
-#include <initializer_list>
-#include <string>
+#include "checks/proto/smtp.hpp"
 
 #include <catch2/catch.hpp>
-
-#include "checks/proto/smtp.hpp"
+#include <initializer_list>
+#include <string>
 
 using namespace mailready::proto;
 
@@ -67,9 +66,9 @@ TEST_CASE("parse_smtp_line splits code, continuation and text", "[smtp]") {
 
 TEST_CASE("parse_smtp_line rejects lines that are not SMTP replies", "[smtp]") {
   CHECK_FALSE(parse_smtp_line("2x0 hello"));
-  CHECK_FALSE(parse_smtp_line("600 x"));   // the first digit is 2..5
+  CHECK_FALSE(parse_smtp_line("600 x"));  // the first digit is 2..5
   CHECK_FALSE(parse_smtp_line("199 x"));
-  CHECK_FALSE(parse_smtp_line("250x"));    // no separator after the code
+  CHECK_FALSE(parse_smtp_line("250x"));  // no separator after the code
   CHECK_FALSE(parse_smtp_line("25"));
   CHECK_FALSE(parse_smtp_line(""));
   CHECK_FALSE(parse_smtp_line("* OK Dovecot ready."));
@@ -106,8 +105,8 @@ TEST_CASE("parse_ehlo reads a Postfix EHLO reply", "[smtp]") {
   CHECK(caps.auth == std::vector<std::string>{"PLAIN", "LOGIN"});
   // The first line is the server's name, not an extension; AUTH= folds into AUTH.
   CHECK(caps.keywords == std::vector<std::string>{"PIPELINING", "SIZE", "VRFY", "ETRN", "STARTTLS",
-                                                  "AUTH", "ENHANCEDSTATUSCODES", "8BITMIME",
-                                                  "DSN", "SMTPUTF8", "CHUNKING"});
+                                                  "AUTH", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN",
+                                                  "SMTPUTF8", "CHUNKING"});
 }
 
 TEST_CASE("parse_ehlo does not take the server name line for an extension", "[smtp]") {
@@ -191,18 +190,19 @@ TEST_CASE("SmtpReply::enhanced reads the RFC 2034 code of the first line", "[smt
   // Not enhanced codes.
   CHECK(reply_of({"220 mx.example.test ESMTP Postfix"}).enhanced().empty());
   CHECK(reply_of({"220"}).enhanced().empty());
-  CHECK(reply_of({"220 1.2.3 version"}).enhanced().empty());    // class 1 does not exist
-  CHECK(reply_of({"421 4.7 try later"}).enhanced().empty());     // two parts
-  CHECK(reply_of({"421 4.7.0.1 try later"}).enhanced().empty()); // four parts
-  CHECK(reply_of({"421 4.. busy"}).enhanced().empty());          // empty parts
+  CHECK(reply_of({"220 1.2.3 version"}).enhanced().empty());      // class 1 does not exist
+  CHECK(reply_of({"421 4.7 try later"}).enhanced().empty());      // two parts
+  CHECK(reply_of({"421 4.7.0.1 try later"}).enhanced().empty());  // four parts
+  CHECK(reply_of({"421 4.. busy"}).enhanced().empty());           // empty parts
   CHECK(reply_of({"421 4.7. busy"}).enhanced().empty());
-  CHECK(reply_of({"421 42.7.1 busy"}).enhanced().empty());       // the class is one digit
+  CHECK(reply_of({"421 42.7.1 busy"}).enhanced().empty());  // the class is one digit
   CHECK(reply_of({"421 4.7.x busy"}).enhanced().empty());
   CHECK(garbage("4.7.0 not smtp").enhanced().empty());
 }
 
 TEST_CASE("SmtpReply::raw gives the lines as the server sent them", "[smtp]") {
-  CHECK(reply_of({"220 mx.example.test ESMTP Postfix"}).raw() == "220 mx.example.test ESMTP Postfix");
+  CHECK(reply_of({"220 mx.example.test ESMTP Postfix"}).raw() ==
+        "220 mx.example.test ESMTP Postfix");
   CHECK(reply_of({"220-mx.example.test ESMTP", "220-no UCE", "220 welcome"}).raw() ==
         "220-mx.example.test ESMTP\n220-no UCE\n220 welcome");
   CHECK(garbage("HTTP/1.0 400 Bad Request").raw() == "HTTP/1.0 400 Bad Request");
