@@ -3,6 +3,7 @@
 // clock or the environment; what differs between a terminal and a file comes in
 // RenderOptions.
 
+#include <optional>
 #include <ostream>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,11 @@ namespace mailready::report {
 
 struct RenderOptions {
   bool color = false;  ///< ANSI colours (the CLI decides: TTY and no NO_COLOR)
+  /// Certificate expiry thresholds in days, shown as the warn / crit ranges ("30:") of the
+  /// Nagios perfdata for days left. They only annotate the perfdata: the status line and
+  /// the exit code come from the report's findings, so pass the cert checks the same days.
+  std::optional<int> cert_warning_days;
+  std::optional<int> cert_critical_days;
 };
 
 /// The report as the public JSON document (reports/schema/report.schema.json).
@@ -23,6 +29,22 @@ void write_json(const Report& report, std::ostream& out, const RenderOptions& op
 
 /// The report for people: results grouped by endpoint, findings with remediation.
 void write_text(const Report& report, std::ostream& out, const RenderOptions& options);
+
+/// JUnit XML for CI test tabs (reports/schema/junit.xsd): a testsuite per endpoint (and
+/// one per host for host-level results), a testcase per result (classname = check id,
+/// name = endpoint label); warn/fail results carry a <failure>, error results an <error>,
+/// skipped results <skipped>. Invalid UTF-8 and characters XML cannot carry are replaced.
+void write_junit(const Report& report, std::ostream& out, const RenderOptions& options);
+
+/// A monitoring-plugins status line ("MAILREADY WARNING - id: message; ... | perfdata")
+/// with perfdata for connect, TLS handshake and login times and certificate days left,
+/// then one line per result that is not a clean pass.
+void write_nagios(const Report& report, std::ostream& out, const RenderOptions& options);
+
+/// Prometheus text exposition format (0.0.4) for node_exporter's textfile collector:
+/// mailready_up, per-result mailready_check_success / mailready_check_status, findings per
+/// severity, connect / TLS / login durations, certificate not-after, run duration, verdict.
+void write_prometheus(const Report& report, std::ostream& out, const RenderOptions& options);
 
 /// A named output format.
 struct Format {
