@@ -11,7 +11,7 @@ packages=(
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix
   iproute2 iptables openssl ca-certificates procps psmisc
   # tests: JSON Schema validation of real output, XML tools
-  python3-jsonschema libxml2-utils
+  python3-jsonschema libxml2-utils prometheus
 )
 
 missing=()
