@@ -123,6 +123,16 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
       ->type_name("PORT,...")
       ->default_str("587,465,25")
       ->check(CLI::Range(1, 65535));
+  check->add_option("--ca-file", o.ca_file,
+                    "Trust these CA certificates (PEM) besides the system store, as phones that "
+                    "got the root by MDM do")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile);
+  check->add_option("--cert-warn-days", o.cert_warn_days,
+                    "Warn when a certificate expires within this many days")
+      ->default_val(30)
+      ->type_name("DAYS")
+      ->check(CLI::Range(0, 3650));
   check->add_flag("--imap-starttls", o.imap_starttls, "Also check IMAP with STARTTLS on port 143");
   check->add_flag("--quiet,-q", inv.quiet, "No progress on stderr");
 

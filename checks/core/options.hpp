@@ -36,7 +36,8 @@ struct Options {
   bool from_inside = false;                             ///< run is on the internal network
   std::map<std::string, std::vector<std::string>> pinned;  ///< --resolve HOST:ADDRESS
   int per_host = 4;  ///< concurrent connections per address
-  std::string ca_file;
+  std::string ca_file;      ///< extra trust anchors, besides the system store
+  int cert_warn_days = 30;  ///< cert.expires-soon threshold
 
   /// The distinct host names of the run, IMAP host first.
   std::vector<std::string> hosts() const;

@@ -11,6 +11,8 @@ Registry default_registry() {
   r.add(make_imap_greeting());
   r.add(make_smtp_greeting());
   r.add(make_submission_fallback());
+  r.add(make_tls_handshake());
+  r.add(make_cert_chain());
   return r;
 }
 

@@ -2,6 +2,8 @@
 // Helpers the check modules share: building results, reading earlier checks' results,
 // the run's TLS probe context, and the JSON form of protocol outcomes.
 
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,8 +34,10 @@ std::vector<Endpoint> open_endpoints(const Context& ctx, Protocol protocol);
 /// 143 is optional, so problems there are lower.
 Severity endpoint_weight(const Endpoint& endpoint, Severity if_essential, Severity otherwise);
 
-/// The run's TLS client context for probes (made once).
-Poco::Net::Context::Ptr probe_context(Context& ctx);
+/// A fresh TLS client context for one connection: the system trust store plus
+/// --ca-file; `legacy` for the TLS 1.0/1.1 probes alone. One per connection, because
+/// the certificate chain is captured through the context.
+Poco::Net::Context::Ptr client_context(const Context& ctx, const proto::TlsClientConfig& base = {});
 
 /// {"handshake":"ok","protocol":...,"cipher":...,"bits":...,"handshake_ms":...}
 nlohmann::json tls_facts(const proto::TlsSession& tls);
@@ -53,6 +57,31 @@ struct Connection {
 /// the handshake (facts.tls). On failure fills `r` (an error, or a tls.handshake-failed
 /// finding) and returns nullopt.
 std::optional<Connection> open_connection(Context& ctx, CheckResult& r);
+
+/// The outcome of getting TLS on an endpoint the way a phone does: implicit TLS, or the
+/// protocol's STARTTLS.
+struct TlsAttempt {
+  enum class Kind {
+    ok,                ///< handshake done; `session` holds what was negotiated
+    no_starttls,       ///< the server does not offer STARTTLS (or refuses it)
+    handshake_failed,  ///< the handshake failed (`detail` says why)
+    not_reached,       ///< could not get as far as TLS (connect, greeting); `detail`
+  };
+  Kind kind = Kind::not_reached;
+  proto::TlsSession session;
+  std::string detail;
+};
+
+/// Connects to `e` (holding a slot) and negotiates TLS with a context made from
+/// `config` (plus --ca-file); closes the connection afterwards.
+TlsAttempt establish_tls(Context& ctx, const Endpoint& e, const proto::TlsClientConfig& config = {});
+
+/// The certificate chains tls.handshake saw, by endpoint label, for cert.chain.
+struct ChainStore {
+  std::mutex mutex;
+  std::map<std::string, proto::PeerChain> chains;
+};
+ChainStore& chain_store(Context& ctx);
 
 /// Runs `work` for every item concurrently and returns the results in order.
 template <class Item, class Fn>

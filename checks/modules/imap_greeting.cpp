@@ -111,7 +111,7 @@ class ImapGreetingCheck final : public Check {
     if (e.tls == TlsMode::starttls) {
       r.facts["starttls"] = proto::has_capability(caps, "STARTTLS");
       if (proto::has_capability(caps, "STARTTLS")) {
-        auto up = proto::imap_starttls(session, next_tag(), e.host, probe_context(ctx),
+        auto up = proto::imap_starttls(session, next_tag(), e.host, client_context(ctx),
                                        ctx.wait_budget());
         if (up && up->tls) {
           r.facts["tls"] = tls_facts(*up->tls);

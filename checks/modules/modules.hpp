@@ -13,6 +13,8 @@ std::unique_ptr<Check> make_ports_reachability();
 std::unique_ptr<Check> make_imap_greeting();
 std::unique_ptr<Check> make_smtp_greeting();
 std::unique_ptr<Check> make_submission_fallback();
+std::unique_ptr<Check> make_tls_handshake();
+std::unique_ptr<Check> make_cert_chain();
 
 /// Every check, in the order reports list them (needs before dependents).
 Registry default_registry();

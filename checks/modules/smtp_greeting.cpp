@@ -124,7 +124,7 @@ class SmtpGreetingCheck final : public Check {
   /// Upgrades the session and re-sends EHLO; false (with the finding) when TLS failed.
   static bool starttls(Context& ctx, proto::LineSession& session, const Endpoint& e,
                        Severity weight, CheckResult& r) {
-    auto up = proto::smtp_starttls(session, e.host, probe_context(ctx), ctx.wait_budget());
+    auto up = proto::smtp_starttls(session, e.host, client_context(ctx), ctx.wait_budget());
     if (!up) return true;  // the server went away; what we have stands
     if (up->tls_failure) {
       r.facts["tls"] = tls_facts(*up->tls_failure);

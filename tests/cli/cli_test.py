@@ -56,6 +56,9 @@ class UsageErrors(unittest.TestCase):
     def test_conflicting_families(self):
         self.assert_usage_error(local("check", "mail.test", "-4", "-6"), "-")
 
+    def test_missing_ca_file(self):
+        self.assert_usage_error(local("check", "mail.test", "--ca-file", "/no/such/ca.pem"), "/no/such/ca.pem")
+
     def test_unwritable_output(self):
         run = local("check", "localhost", "--output", "/nonexistent-dir/report.json")
         self.assert_usage_error(run, "/nonexistent-dir/report.json")
@@ -76,7 +79,7 @@ class Informational(unittest.TestCase):
         self.assertEqual(run.rc, 0)
         for flag in ("--imap-host", "--smtp-host", "--timeout", "--deadline", "-4", "-6", "--only",
                      "--skip", "--format", "--output", "--resolve", "--from-inside", "--per-host",
-                     "--fallback-order", "--imap-starttls"):
+                     "--fallback-order", "--imap-starttls", "--ca-file", "--cert-warn-days"):
             self.assertIn(flag, run.stdout)
 
     def test_checks_lists_the_modules_with_their_needs(self):
@@ -84,7 +87,8 @@ class Informational(unittest.TestCase):
         self.assertEqual(run.rc, 0)
         ids = [line.split()[0] for line in run.stdout.splitlines()]
         self.assertEqual(ids, ["dns.resolve", "ports.reachability", "imap.greeting",
-                               "smtp.greeting", "submission.fallback"])
+                               "smtp.greeting", "submission.fallback", "tls.handshake",
+                               "cert.chain"])
         self.assertIn("(needs ports.reachability, smtp.greeting)", run.stdout)
 
     def test_explain_a_finding(self):

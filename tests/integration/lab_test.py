@@ -1,7 +1,9 @@
 """mailready against the lab's real Dovecot and Postfix (ci/lab.sh), inside its namespace."""
 import unittest
 
-from labtest import lab_is_up, mailready, validate_schema
+from labtest import LAB_DIR, lab_is_up, mailready, validate_schema
+
+CA = str(LAB_DIR / "pki" / "root.pem")
 
 
 class LabTestCase(unittest.TestCase):
@@ -18,7 +20,7 @@ class GoodHost(LabTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.run_ = mailready("check", "mail.lab.test", "--from-inside", "--imap-starttls",
-                             "--format", "json")
+                             "--ca-file", CA, "--format", "json")
 
     def test_exit_code_and_verdict_are_ok(self):
         self.assertEqual(self.run_.rc, 0, self.run_.stdout + self.run_.stderr)
@@ -88,7 +90,7 @@ class FirewalledHost(LabTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.run_ = mailready("check", "fw.lab.test", "--from-inside", "--timeout", "2",
-                             "--format", "json")
+                             "--ca-file", CA, "--format", "json")
 
     def test_exit_code_is_warning(self):
         self.assertEqual(self.run_.rc, 1, self.run_.stdout + self.run_.stderr)
@@ -117,7 +119,7 @@ class FirewalledHost(LabTestCase):
         self.assertEqual([r["endpoint"]["port"] for r in self.run_.results("smtp.greeting")], [25])
 
     def test_text_report_names_the_fallback(self):
-        run = mailready("check", "fw.lab.test", "--from-inside", "--timeout", "2")
+        run = mailready("check", "fw.lab.test", "--from-inside", "--timeout", "2", "--ca-file", CA)
         self.assertEqual(run.rc, 1)
         self.assertIn("submission.fallback-25", run.stdout)
         self.assertIn("Verdict: WARNING (exit 1)", run.stdout)

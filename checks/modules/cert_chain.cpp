@@ -1,0 +1,160 @@
+// cert.chain: the certificate chain of every TLS endpoint, judged against the system trust
+// store (plus --ca-file) and Apple's rules for TLS server certificates on iOS; and, per
+// host, whether its endpoints present different leaves.
+
+#include <ctime>
+#include <map>
+#include <set>
+
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <fmt/format.h>
+
+#include "checks/core/check.hpp"
+#include "checks/core/context.hpp"
+#include "checks/modules/common.hpp"
+#include "checks/modules/findings.hpp"
+#include "checks/modules/modules.hpp"
+#include "checks/tls/cert.hpp"
+
+namespace mailready::checks {
+namespace {
+
+/// The system trust store alone (SSL_CERT_FILE / SSL_CERT_DIR honoured), to tell a
+/// publicly trusted root from one only --ca-file (or an MDM profile) trusts.
+class SystemStore {
+ public:
+  SystemStore() : store_(X509_STORE_new(), X509_STORE_free) {
+    X509_STORE_set_default_paths(store_.get());
+  }
+
+  bool contains(X509* cert) const {
+    std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> sctx(X509_STORE_CTX_new(),
+                                                                        X509_STORE_CTX_free);
+    if (!sctx || X509_STORE_CTX_init(sctx.get(), store_.get(), nullptr, nullptr) != 1) return false;
+    std::unique_ptr<X509_OBJECT, decltype(&X509_OBJECT_free)> obj(
+        X509_STORE_CTX_get_obj_by_subject(sctx.get(), X509_LU_X509, X509_get_subject_name(cert)),
+        X509_OBJECT_free);
+    if (!obj) return false;
+    X509* found = X509_OBJECT_get0_X509(obj.get());
+    return found != nullptr && X509_cmp(found, cert) == 0;
+  }
+
+ private:
+  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store_;
+};
+
+class CertChain final : public Check {
+ public:
+  const CheckInfo& info() const override {
+    static const CheckInfo i{"cert.chain",
+                             "Certificate chains lead to a trusted root and meet Apple's rules",
+                             {"tls.handshake"}};
+    return i;
+  }
+
+  std::vector<CheckResult> run(Context& ctx) const override {
+    std::map<std::string, proto::PeerChain> chains;
+    {
+      auto& store = chain_store(ctx);
+      std::lock_guard<std::mutex> lock(store.mutex);
+      chains = store.chains;
+    }
+    const auto system = ctx.shared<SystemStore>([] { return std::make_shared<SystemStore>(); });
+    const std::int64_t now = std::time(nullptr);
+
+    std::vector<CheckResult> out;
+    std::map<std::string, std::map<std::string, std::vector<std::string>>> leaves;  // host → fp → labels
+    for (const auto& handshake : ctx.results_of("tls.handshake")) {
+      if (!handshake.endpoint) continue;
+      const Endpoint& e = *handshake.endpoint;
+      const auto it = chains.find(e.label());
+      if (it == chains.end()) continue;  // no TLS session there: tls.handshake said why
+      out.push_back(judge(ctx, e, it->second, *system, now));
+      const auto fp = out.back().facts.value("leaf_sha256", "");
+      if (!fp.empty()) leaves[e.host][fp].push_back(e.label());
+    }
+
+    // Different leaves on one host's endpoints: not wrong, but worth knowing (one renewal
+    // forgotten on one service is how a "works for IMAP, fails for SMTP" starts).
+    for (const auto& [host, by_fp] : leaves) {
+      if (by_fp.size() < 2) continue;
+      CheckResult r = host_result(ctx, info().id, host);
+      nlohmann::json evidence = nlohmann::json::object();
+      for (const auto& [fp, labels] : by_fp) evidence[fp] = labels;
+      r.facts["leaves"] = evidence;
+      r.summary = fmt::format("{} different leaf certificates", by_fp.size());
+      r.findings.push_back(make_finding(
+          "cert.endpoints-differ",
+          fmt::format("The endpoints of {} present {} different leaf certificates", host, by_fp.size()),
+          {{"leaves", evidence}}));
+      r.settle();
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+ private:
+  CheckResult judge(const Context& ctx, const Endpoint& e, const proto::PeerChain& peer,
+                    const SystemStore& system, std::int64_t now) const {
+    CheckResult r = endpoint_result(ctx, info().id, e);
+    tls::ChainInfo chain;
+    for (const auto& c : peer.sent) chain.sent.push_back(tls::describe(c.get(), "server"));
+    if (peer.errors.empty()) {
+      for (const auto& c : peer.verified) {
+        // What the server sent keeps its source; what verification added came from the store.
+        const bool sent = std::any_of(peer.sent.begin(), peer.sent.end(),
+                                      [&](const proto::X509Ptr& s) { return X509_cmp(s.get(), c.get()) == 0; });
+        chain.verified.push_back(tls::describe(c.get(), sent ? "server" : "trust-store"));
+      }
+      if (!peer.verified.empty()) chain.root_in_system_store = system.contains(peer.verified.back().get());
+    } else {
+      chain.verify_error = peer.errors.front().code;
+      chain.verify_error_depth = peer.errors.front().depth;
+      chain.verify_error_text = peer.errors.front().text;
+    }
+
+    // Evidence: every certificate the client saw, sent ones first, then the store's.
+    nlohmann::json certs = nlohmann::json::array();
+    for (const auto& c : chain.sent) certs.push_back(tls::to_json(c, now));
+    for (const auto& c : chain.verified) {
+      if (c.source == "trust-store") certs.push_back(tls::to_json(c, now));
+    }
+    nlohmann::json errors = nlohmann::json::array();
+    for (const auto& err : peer.errors) {
+      errors.push_back({{"code", err.code}, {"depth", err.depth}, {"text", err.text}});
+    }
+    r.facts["chain"] = certs;
+    r.facts["verify_errors"] = errors;
+    r.facts["trusted"] = peer.errors.empty();
+    r.facts["root_publicly_trusted"] = chain.root_in_system_store;
+    if (!chain.sent.empty()) {
+      const auto& leaf = chain.sent.front();
+      r.facts["leaf_sha256"] = leaf.sha256_fingerprint;
+      r.facts["not_after"] = tls::to_json(leaf, now).value("not_after", "");
+      r.facts["not_after_unix"] = leaf.not_after;
+      r.facts["days_left"] = (leaf.not_after - now) / 86400;
+    }
+
+    tls::Policy policy;
+    policy.host = e.host;
+    policy.now = now;
+    policy.warn_days = ctx.options().cert_warn_days;
+    for (auto& issue : tls::evaluate_chain(chain, policy)) {
+      r.findings.push_back(make_finding(issue.id, issue.severity, e.label() + ": " + issue.message,
+                                        issue.evidence));
+    }
+    r.summary = peer.errors.empty()
+                    ? fmt::format("trusted, {} days left", r.facts.value("days_left", 0))
+                    : fmt::format("not trusted: {}", chain.verify_error_text);
+    r.settle();
+    return r;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Check> make_cert_chain() { return std::make_unique<CertChain>(); }
+
+}  // namespace mailready::checks

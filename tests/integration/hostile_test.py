@@ -1,0 +1,113 @@
+"""Hostile and broken servers real Dovecot and Postfix won't imitate: scripted fake servers
+(fake_server.py) inside the lab's namespace, on an address of their own."""
+import subprocess
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+from labtest import LAB_DIR, NETNS, lab_is_up, mailready, validate_schema
+
+HERE = Path(__file__).resolve().parent
+ADDRESS = "127.0.10.40"
+HOST = "hostile.lab.test"  # pinned with --resolve: in no hosts file
+
+
+class FakeServers:
+    """Starts one fake server per (port, mode, tls) and stops them all."""
+
+    def __init__(self):
+        self.procs = []
+        self.dir = tempfile.TemporaryDirectory()
+
+    def start(self, port, mode, tls=False, script=None):
+        args = ["ip", "netns", "exec", NETNS, "/usr/bin/python3", str(HERE / "fake_server.py"),
+                "--listen", f"{ADDRESS}:{port}"]
+        if tls:
+            args += ["--tls", str(LAB_DIR / "pki" / "chain.pem"), str(LAB_DIR / "pki" / "leaf.key")]
+        if script is not None:
+            path = Path(self.dir.name) / f"{port}.script"
+            path.write_text(script)
+            mode = str(path)
+        args += ["--script", mode]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        line = proc.stdout.readline()
+        if line.strip() != "ready":
+            raise AssertionError(f"fake server on {port} did not start: {line!r}")
+        self.procs.append(proc)
+
+    def stop(self):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(timeout=10)
+        self.dir.cleanup()
+
+
+class HostileServers(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not lab_is_up():
+            raise AssertionError("the lab is not running: start it with ci/lab.sh start")
+        cls.fakes = FakeServers()
+        try:
+            cls.fakes.start(993, "http", tls=True)   # TLS fine, then not IMAP at all
+            cls.fakes.start(143, None, script="send * BYE Too many connections from your IP\\r\\n\nclose\n")
+            cls.fakes.start(587, "smtp421")           # rate limiting
+            cls.fakes.start(465, "silent", tls=True)  # TLS fine, then never a word
+            cls.fakes.start(25, "garbage")            # endless bytes without a line end
+            cls.run_ = mailready("check", HOST, "--resolve", f"{HOST}:{ADDRESS}", "--from-inside",
+                                 "--imap-starttls", "--timeout", "1", "--format", "json")
+        except BaseException:
+            cls.fakes.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fakes.stop()
+
+    def test_report_is_complete_and_valid(self):
+        validate_schema(self.run_.report)
+        self.assertEqual(self.run_.rc, 2, self.run_.stderr)
+        self.assertEqual(self.run_.report["verdict"], "critical")
+        self.assertEqual(self.run_.stderr, "")
+
+    def test_a_web_server_on_993_is_an_unexpected_greeting(self):
+        r = self.run_.one("imap.greeting", 993)
+        self.assertEqual([f["id"] for f in r["findings"]], ["protocol.unexpected-greeting"])
+        self.assertEqual(r["findings"][0]["severity"], "critical")
+        self.assertEqual(r["facts"]["banner"], "HTTP/1.0 400 Bad Request")
+        self.assertEqual(r["facts"]["tls"]["handshake"], "ok")
+
+    def test_bye_with_too_many_connections_is_rate_limiting(self):
+        r = self.run_.one("imap.greeting", 143)
+        self.assertEqual([f["id"] for f in r["findings"]], ["rate-limited"])
+
+    def test_421_is_rate_limiting_not_a_cascade(self):
+        r = self.run_.one("smtp.greeting", 587)
+        self.assertEqual([f["id"] for f in r["findings"]], ["rate-limited"])
+        self.assertEqual(r["findings"][0]["evidence"]["code"], 421)
+        self.assertEqual(r["findings"][0]["evidence"]["enhanced"], "4.7.0")
+
+    def test_a_silent_server_is_no_greeting_within_the_timeout(self):
+        r = self.run_.one("smtp.greeting", 465)
+        self.assertEqual([f["id"] for f in r["findings"]], ["protocol.no-greeting"])
+        self.assertLess(r["duration_ms"], 3000)
+
+    def test_endless_bytes_without_a_line_end_are_bounded(self):
+        r = self.run_.one("smtp.greeting", 25)
+        self.assertEqual([f["id"] for f in r["findings"]], ["protocol.unexpected-greeting"])
+        self.assertIn("without a line end", r["findings"][0]["message"])
+
+    def test_no_port_works_for_submission(self):
+        r = self.run_.one("submission.fallback")
+        self.assertIsNone(r["facts"]["port"])
+        self.assertEqual([f["id"] for f in r["findings"]], ["submission.unreachable"])
+
+    def test_the_run_is_bounded_by_the_timeouts(self):
+        # Five broken servers, a 1 s timeout: the waits overlap, the run stays short.
+        self.assertLess(self.run_.seconds, 5)
+
+
+if __name__ == "__main__":
+    unittest.main()
