@@ -99,7 +99,8 @@ TEST_CASE("Context cuts the wait budget to the deadline and expires", "[runner][
   CHECK_FALSE(static_cast<bool>(second));
 }
 
-TEST_CASE_METHOD(RunnerFixture, "a check that throws becomes one error result; others report",
+TEST_CASE_METHOD(RunnerFixture,
+                 "a check that throws becomes one error result while the others report",
                  "[runner]") {
   registry_.add(fake("a.first", {}, logging("a.first")));
   registry_.add(fake("b.throws", {}, [](Context&) -> std::vector<CheckResult> {
