@@ -173,9 +173,8 @@ std::string endpoint_key(const CheckResult& r, const std::set<std::string>& mult
 Perfdata perfdata_of(const Report& report, const RenderOptions& options) {
   std::map<std::string, std::set<std::string>> addresses;
   for (const auto& r : report.results) {
-    if (r.endpoint)
-      addresses[fmt::format("{}_{}", r.endpoint->host, r.endpoint->port)].insert(
-          r.endpoint->address);
+    if (!r.endpoint) continue;
+    addresses[fmt::format("{}_{}", r.endpoint->host, r.endpoint->port)].insert(r.endpoint->address);
   }
   std::set<std::string> multi_address;
   for (const auto& [key, set] : addresses) {

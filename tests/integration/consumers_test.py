@@ -76,7 +76,8 @@ class Rendered:
         self.path = Path(self._dir.name) / f"report.{fmt}"
         self.run = mailready("check", host, "--from-inside", *extra, *ca_args(), "--format", fmt,
                              "--output", str(self.path))
-        assert self.path.exists(), f"no report written: {self.run.stderr}"
+        assert self.path.exists(), \
+            f"no report written (exit {self.run.rc}): {self.run.stdout}{self.run.stderr}"
         self.text = self.path.read_text()
 
     def close(self):
