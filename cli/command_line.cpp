@@ -102,11 +102,32 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
   check->add_option("--skip", skip, "Do not run these check ids; repeatable, or comma-separated")
       ->type_name("ID")
       ->allow_extra_args(false);
-  check->add_option("--format", inv.format, "Output format: " + format_names())
+  std::string format = "text";
+  std::string output;
+  std::vector<std::string> extra_reports;
+  int warning_days = 0;
+  int critical_days = 0;
+  auto* format_opt = check->add_option("--format", format, "Output format: " + format_names())
       ->default_val("text")
       ->type_name("FORMAT");
-  check->add_option("--output,-o", inv.output, "Write the report to FILE (atomically) instead of stdout")
+  auto* output_opt = check->add_option("--output,-o", output,
+                                       "Write the report to FILE (atomically) instead of stdout")
       ->type_name("FILE");
+  check->add_option("--report", extra_reports,
+                    "Also write FORMAT to FILE (stdout without :FILE); repeatable, e.g. "
+                    "--report json:out.json --report junit:out.xml")
+      ->type_name("FORMAT[:FILE]")
+      ->allow_extra_args(false);
+  auto* warning_opt = check->add_option("--warning", warning_days,
+                    "Certificate days left that make a warning (sets --cert-warn-days; "
+                    "the nagios perfdata threshold)")
+      ->type_name("DAYS")
+      ->check(CLI::Range(0, 3650));
+  auto* critical_opt = check->add_option("--critical", critical_days,
+                    "Certificate days left that make a certificate finding critical "
+                    "(the nagios perfdata threshold)")
+      ->type_name("DAYS")
+      ->check(CLI::Range(0, 3650));
   check->add_option("--resolve", pins, "Pin HOST:ADDRESS instead of asking DNS, as curl --resolve; repeatable")
       ->type_name("HOST:ADDRESS")
       ->allow_extra_args(false);
@@ -173,8 +194,34 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
   for (const auto* h : {&o.target, &o.imap_host, &o.smtp_host}) {
     if (!valid_host(*h)) return usage(fmt::format("'{}' is not a host name or IP address", *h));
   }
-  if (report::find_format(inv.format) == nullptr) {
-    return usage(fmt::format("unknown format '{}'; formats are {}", inv.format, format_names()));
+  // The reports: --format/--output unless only --report was given, then each --report.
+  if (extra_reports.empty() || format_opt->count() > 0 || output_opt->count() > 0) {
+    inv.reports.push_back({format, output});
+  }
+  for (const auto& spec : extra_reports) {
+    const auto colon = spec.find(':');
+    inv.reports.push_back({spec.substr(0, colon),
+                           colon == std::string::npos ? std::string() : spec.substr(colon + 1)});
+  }
+  int to_stdout = 0;
+  std::set<std::string> paths;
+  for (const auto& d : inv.reports) {
+    if (report::find_format(d.format) == nullptr) {
+      return usage(fmt::format("unknown format '{}'; formats are {}", d.format, format_names()));
+    }
+    if (d.path.empty()) ++to_stdout;
+    if (!d.path.empty() && !paths.insert(d.path).second) {
+      return usage(fmt::format("two reports would be written to {}", d.path));
+    }
+  }
+  if (to_stdout > 1) return usage("more than one report would go to stdout; give each a :FILE");
+  if (warning_opt->count() > 0) {
+    o.cert_warn_days = warning_days;
+    inv.nagios_warning_days = warning_days;
+  }
+  if (critical_opt->count() > 0) {
+    o.cert_critical_days = critical_days;
+    inv.nagios_critical_days = critical_days;
   }
   o.timeout = seconds_to_ms(timeout_s);
   if (deadline_s > 0) o.deadline = seconds_to_ms(deadline_s);

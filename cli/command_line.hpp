@@ -1,7 +1,9 @@
 #pragma once
 // The command line: argv → Invocation. The only translation unit that includes CLI11.
 
+#include <optional>
 #include <string>
+#include <vector>
 #include <variant>
 
 #include "checks/core/options.hpp"
@@ -13,8 +15,14 @@ struct Invocation {
   enum class Command { check, checks, explain };
   Command command = Command::check;
   Options options;           ///< for `check`
-  std::string format = "text";
-  std::string output;        ///< --output FILE, empty for stdout
+  /// One report to write: a format and a file (empty: stdout).
+  struct Destination {
+    std::string format;
+    std::string path;
+  };
+  std::vector<Destination> reports;  ///< --format/--output, then every --report
+  std::optional<int> nagios_warning_days;   ///< --warning
+  std::optional<int> nagios_critical_days;  ///< --critical
   bool quiet = false;        ///< no progress on stderr
   std::string finding_id;    ///< for `explain`
 };

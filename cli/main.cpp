@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <variant>
@@ -34,6 +35,36 @@ class TerminalProgress final : public ProgressSink {
   ~TerminalProgress() override { std::cerr << "\r\033[K" << std::flush; }
 };
 
+/// NDJSON reports: each result is written the moment it is ready, so a consumer of a very
+/// large run sees results stream in.
+class NdjsonStream final : public ProgressSink {
+ public:
+  explicit NdjsonStream(cli::Output& out) : out_(out) {}
+  void check_started(std::string_view /*id*/) override {}
+  void result_ready(const CheckResult& result) override {
+    out_.write(report::ndjson_result_line(result) + "\n");
+  }
+
+ private:
+  cli::Output& out_;
+};
+
+/// Hands every event to each sink.
+class FanOut final : public ProgressSink {
+ public:
+  void add(ProgressSink* sink) { sinks_.push_back(sink); }
+  bool empty() const { return sinks_.empty(); }
+  void check_started(std::string_view id) override {
+    for (auto* s : sinks_) s->check_started(id);
+  }
+  void result_ready(const CheckResult& result) override {
+    for (auto* s : sinks_) s->result_ready(result);
+  }
+
+ private:
+  std::vector<ProgressSink*> sinks_;
+};
+
 int list_checks() {
   const auto registry = checks::default_registry();
   for (const auto& c : registry.checks()) {
@@ -62,18 +93,43 @@ int explain(const std::string& id) {
 int check(const cli::Invocation& inv) {
   const auto registry = checks::default_registry();
   const auto selected = registry.select(inv.options.only, inv.options.skip);
-  cli::Output output(inv.output);  // fails now, not after the run, if unwritable
 
+  // Every destination is opened before the run, so an unwritable path fails now.
+  std::vector<std::unique_ptr<cli::Output>> outputs;
+  for (const auto& d : inv.reports) outputs.push_back(std::make_unique<cli::Output>(d.path));
+
+  // Live events: the progress line (a terminal, not --quiet) and streamed NDJSON.
+  FanOut sinks;
   std::optional<TerminalProgress> terminal;
-  if (!inv.quiet && ::isatty(STDERR_FILENO) == 1) terminal.emplace();
-  Context ctx(inv.options, terminal ? &*terminal : nullptr);
-  const Report report = run_checks(selected, ctx);
+  if (!inv.quiet && ::isatty(STDERR_FILENO) == 1) {
+    terminal.emplace();
+    sinks.add(&*terminal);
+  }
+  std::vector<std::unique_ptr<NdjsonStream>> streams;
+  for (std::size_t i = 0; i < inv.reports.size(); ++i) {
+    if (inv.reports[i].format != "ndjson") continue;
+    streams.push_back(std::make_unique<NdjsonStream>(*outputs[i]));
+    sinks.add(streams.back().get());
+  }
 
-  report::RenderOptions render;
-  render.color = output.to_terminal() && std::getenv("NO_COLOR") == nullptr;
-  std::ostringstream text;
-  report::find_format(inv.format)->write(report, text, render);
-  output.commit(text.str());
+  Context ctx(inv.options, sinks.empty() ? nullptr : &sinks);
+  const Report report = run_checks(selected, ctx);
+  if (terminal) terminal.reset();  // clear the progress line before the report
+
+  for (std::size_t i = 0; i < inv.reports.size(); ++i) {
+    const auto& d = inv.reports[i];
+    report::RenderOptions render;
+    render.color = outputs[i]->to_terminal() && std::getenv("NO_COLOR") == nullptr;
+    render.cert_warning_days = inv.nagios_warning_days;
+    render.cert_critical_days = inv.nagios_critical_days;
+    if (d.format == "ndjson") {
+      outputs[i]->commit(report::ndjson_summary_line(report) + "\n");
+      continue;
+    }
+    std::ostringstream text;
+    report::find_format(d.format)->write(report, text, render);
+    outputs[i]->commit(text.str());
+  }
   return exit_code_of(verdict_of(report));
 }
 

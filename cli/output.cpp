@@ -43,7 +43,7 @@ Output::~Output() {
 
 bool Output::to_terminal() const { return path_.empty() && ::isatty(STDOUT_FILENO) == 1; }
 
-void Output::commit(const std::string& text) {
+void Output::write(const std::string& text) {
   if (path_.empty()) {
     std::cout << text << std::flush;
     return;
@@ -55,6 +55,11 @@ void Output::commit(const std::string& text) {
     if (n < 0) throw io_error("write", temp_);
     done += static_cast<std::size_t>(n);
   }
+}
+
+void Output::commit(const std::string& text) {
+  write(text);
+  if (path_.empty()) return;
   if (::fsync(fd_) != 0) throw io_error("sync", temp_);
   ::close(fd_);
   fd_ = -1;

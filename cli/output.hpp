@@ -17,6 +17,10 @@ class Output {
   Output& operator=(const Output&) = delete;
 
   bool to_terminal() const;
+  bool to_stdout() const { return path_.empty(); }
+  /// Appends `text` now (stdout: written and flushed; a file: into its temporary).
+  /// Throws std::runtime_error.
+  void write(const std::string& text);
   /// Writes `text` and, for a file, moves it into place. Throws std::runtime_error.
   void commit(const std::string& text);
 

@@ -52,5 +52,28 @@ void write_json(const Report& report, std::ostream& out, const RenderOptions& /*
   out << to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
+namespace {
+constexpr auto replace_invalid = nlohmann::json::error_handler_t::replace;
+}  // namespace
+
+std::string ndjson_result_line(const CheckResult& result) {
+  nlohmann::json j = {{"type", "result"}};
+  j.update(nlohmann::json(result));
+  return j.dump(-1, ' ', false, replace_invalid);
+}
+
+std::string ndjson_summary_line(const Report& report) {
+  nlohmann::json j = to_json(report);
+  j["results"] = report.results.size();
+  nlohmann::json out = {{"type", "summary"}};
+  out.update(j);
+  return out.dump(-1, ' ', false, replace_invalid);
+}
+
+void write_ndjson(const Report& report, std::ostream& out, const RenderOptions& /*options*/) {
+  for (const auto& r : report.results) out << ndjson_result_line(r) << '\n';
+  out << ndjson_summary_line(report) << '\n';
+}
+
 }  // namespace report
 }  // namespace mailready

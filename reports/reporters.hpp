@@ -4,6 +4,7 @@
 // RenderOptions.
 
 #include <optional>
+#include <string>
 #include <ostream>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,15 @@ struct RenderOptions {
 /// The report as the public JSON document (reports/schema/report.schema.json).
 nlohmann::json to_json(const Report& report);
 void write_json(const Report& report, std::ostream& out, const RenderOptions& options);
+
+/// One result as a line of NDJSON: {"type":"result", ...the result's JSON}, no newline.
+std::string ndjson_result_line(const CheckResult& result);
+/// The closing NDJSON line: {"type":"summary", schema_version, tool, started_at,
+/// duration_ms, verdict, exit_code, results: N}, no newline.
+std::string ndjson_summary_line(const Report& report);
+/// The whole report as NDJSON: one line per result, then the summary line. (The CLI
+/// streams the result lines as checks finish instead.)
+void write_ndjson(const Report& report, std::ostream& out, const RenderOptions& options);
 
 /// The report for people: results grouped by endpoint, findings with remediation.
 void write_text(const Report& report, std::ostream& out, const RenderOptions& options);

@@ -87,7 +87,11 @@ void write_text(const Report& report, std::ostream& out, const RenderOptions& op
       const std::string status = fmt::format("{:<5}", upper(to_string(r->status)));
       std::string line = r->summary;
       if (!r->error.empty()) line = r->error;
-      out << fmt::format("  {} {:<22} {}\n", p.paint(status_code(r->status), status), r->check, line);
+      if (line.empty() && !r->findings.empty()) line = r->findings.front().id;
+      std::string row = fmt::format("  {} {:<22} {}", p.paint(status_code(r->status), status),
+                                    r->check, line);
+      while (!row.empty() && row.back() == ' ') row.pop_back();
+      out << row << '\n';
       for (const auto& f : r->findings) {
         ++counts[static_cast<int>(f.severity)];
         out << fmt::format("        {} {}: {}\n",

@@ -38,6 +38,7 @@ struct Options {
   int per_host = 4;  ///< concurrent connections per address
   std::string ca_file;      ///< extra trust anchors, besides the system store
   int cert_warn_days = 30;  ///< cert.expires-soon threshold
+  std::optional<int> cert_critical_days;  ///< expiring this soon is critical (--critical)
 
   /// The distinct host names of the run, IMAP host first.
   std::vector<std::string> hosts() const;

@@ -10,8 +10,10 @@
 namespace mailready {
 
 /// Runs `checks` (in registry order, needs before dependents) and returns the report.
-/// A check that throws becomes one `error` result; a check whose need was not run, or
-/// produced only errors and skips, becomes one `skip` result; a check not started
+/// A check that throws becomes one `error` result; a check whose need was not run (not
+/// selected, blocked, or past the deadline), or produced only errors, becomes one `skip`
+/// result (a need that ran and found nothing to probe does not block: its dependents
+/// judge that themselves); a check not started
 /// before the deadline becomes one `skip` result. Never throws for a check's failure.
 Report run_checks(const std::vector<const Check*>& checks, Context& ctx);
 

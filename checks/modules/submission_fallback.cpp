@@ -2,6 +2,7 @@
 // then 25 (Apple's "iPhone and IMAP" guide; --fallback-order changes it).
 
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -45,6 +46,7 @@ class SubmissionFallback final : public Check {
     // Walk the ports in the phone's order; a port "works" when any of the host's
     // addresses gave a 220 greeting on it.
     nlohmann::json attempts = nlohmann::json::array();
+    std::optional<int> undetermined;
     std::vector<std::string> failed;
     for (const int port : opts.fallback_order) {
       std::string state = "not probed";
@@ -63,6 +65,18 @@ class SubmissionFallback final : public Check {
           break;
         }
       }
+      // A port that is open but whose greeting could not be probed (an error, or the
+      // deadline) leaves the answer unknown from here on.
+      const bool unknown = state == "not probed" ||
+          (state == "open" && works == nullptr &&
+           std::none_of(greetings.begin(), greetings.end(), [&](const CheckResult& g) {
+             return g.endpoint && g.endpoint->host == opts.smtp_host && g.endpoint->port == port &&
+                    g.status != Status::error && g.status != Status::skip;
+           }));
+      if (unknown && works == nullptr) {
+        undetermined = port;
+        break;
+      }
       attempts.push_back({{"port", port}, {"state", state}, {"greeting_ok", works != nullptr}});
       if (works != nullptr) {
         r.facts["port"] = port;
@@ -72,6 +86,12 @@ class SubmissionFallback final : public Check {
       failed.push_back(fmt::format("{} {}", port, state == "open" ? "gives no SMTP greeting" : state));
     }
     r.facts["attempts"] = attempts;
+    if (undetermined) {
+      r.status = Status::error;
+      r.error = fmt::format("could not tell whether port {} works (it could not be probed)", *undetermined);
+      r.summary = r.error;
+      return {r};
+    }
     r.summary = r.facts["port"].is_null() ? "no port works"
                                           : fmt::format("port {}", r.facts["port"].get<int>());
 

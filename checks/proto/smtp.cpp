@@ -149,8 +149,8 @@ SmtpCapabilities parse_ehlo(const SmtpReply& reply) {
 GreetingKind classify_smtp_greeting(const SmtpReply& reply) {
   if (reply.malformed || reply.code == 0) return GreetingKind::unexpected;
   if (reply.code == 220) return GreetingKind::ok;
+  if (reply.code >= 500) return GreetingKind::refused;  // whatever its enhanced code says
   if (reply.code == 421 || reply.enhanced().rfind("4.7.", 0) == 0) return GreetingKind::rate_limited;
-  if (reply.code >= 500) return GreetingKind::refused;
   return GreetingKind::unexpected;
 }
 

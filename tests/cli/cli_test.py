@@ -59,6 +59,12 @@ class UsageErrors(unittest.TestCase):
     def test_missing_ca_file(self):
         self.assert_usage_error(local("check", "mail.test", "--ca-file", "/no/such/ca.pem"), "/no/such/ca.pem")
 
+    def test_two_reports_on_stdout(self):
+        self.assert_usage_error(local("check", "mail.test", "--report", "json", "--report", "text"), "stdout")
+
+    def test_unknown_report_format(self):
+        self.assert_usage_error(local("check", "mail.test", "--report", "yaml:x.yaml"), "yaml")
+
     def test_unwritable_output(self):
         run = local("check", "localhost", "--output", "/nonexistent-dir/report.json")
         self.assert_usage_error(run, "/nonexistent-dir/report.json")
@@ -105,6 +111,27 @@ class Informational(unittest.TestCase):
 
 class OutputFile(unittest.TestCase):
     """A run against this machine's loopback, where nothing listens on the mail ports."""
+
+    ARGS = ("check", "127.0.0.1", "--from-inside", "--fallback-order", "1", "--timeout", "1")
+
+    def test_several_reports_in_one_run_agree(self):
+        with tempfile.TemporaryDirectory() as d:
+            run = local(*self.ARGS, "--format", "ndjson",
+                        "--report", f"json:{d}/r.json", "--report", f"junit:{d}/r.xml",
+                        "--report", f"prometheus:{d}/r.prom", "--report", f"nagios:{d}/r.txt")
+            lines = [json.loads(line) for line in run.stdout.splitlines()]
+            report = json.loads(Path(d, "r.json").read_text())
+            validate_schema(report)
+            # NDJSON: one line per result as it finished, then the summary.
+            self.assertEqual([x["type"] for x in lines], ["result"] * len(report["results"]) + ["summary"])
+            self.assertEqual(lines[-1]["verdict"], report["verdict"])
+            self.assertEqual(lines[-1]["results"], len(report["results"]))
+            self.assertEqual(sorted(x["check"] for x in lines[:-1]),
+                             sorted(r["check"] for r in report["results"]))
+            self.assertEqual(run.rc, report["exit_code"])
+            self.assertIn("<testsuites", Path(d, "r.xml").read_text())
+            self.assertIn("mailready_up", Path(d, "r.prom").read_text())
+            self.assertTrue(Path(d, "r.txt").read_text().startswith("MAILREADY CRITICAL - "))
 
     def test_output_file_is_written_whole_and_no_temporary_is_left(self):
         with tempfile.TemporaryDirectory() as d:
