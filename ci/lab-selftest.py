@@ -1,10 +1,14 @@
 #!/usr/bin/python3
 """Checks that a running mailready lab honours its contract. Run it inside the namespace:
     ci/lab.sh selftest        (= ip netns exec mailready-lab /usr/bin/python3 ci/lab-selftest.py LAB_DIR)
-Standard library only; it uses no mailready code, so it can serve as an oracle.
+Standard library and the openssl command only; it uses no mailready code, so it can serve as an oracle.
+The defect hosts (expired, selfsigned, nochain, wrongname, weak, tls10, nostarttls, dark)
+are checked from the outside with `openssl s_client` and Python's ssl module: each shows its
+one defect and nothing else; mail.lab.test still verifies cleanly.
 Exits 0 when every check passes. It makes no failed logins (Dovecot's auth penalty would
 slow down whatever runs next from 127.0.0.1)."""
-import glob, imaplib, os, poplib, smtplib, socket, ssl, sys, time, uuid
+import concurrent.futures, datetime, glob, imaplib, os, poplib, re, smtplib, socket, ssl, subprocess, sys
+import tempfile, time, uuid
 
 LAB = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("MAILREADY_LAB_DIR", "/tmp/mailready-lab")
 MAIL, FW = "mail.lab.test", "fw.lab.test"
@@ -178,7 +182,268 @@ def firewall():
         check(f"mail {port}: open (no rules on the good host)", state == "open", state)
 
 
-for part in (names, imap, pop3, smtp, firewall):
+# ---------------------------------------------------------------- defect hosts
+# One deliberate defect per host (ci/lab.sh make_pki), observed from the outside with
+# `openssl s_client` (the oracle for verify codes, what is sent, protocol versions) and
+# Python's ssl module. s_client runs are independent, so they run in parallel.
+
+DEFECT_IP = {"expired": "127.0.10.31", "selfsigned": "127.0.10.32", "nochain": "127.0.10.33",
+             "wrongname": "127.0.10.34", "weak": "127.0.10.35", "tls10": "127.0.10.36",
+             "nostarttls": "127.0.10.37"}
+DARK, DARK_IP = "dark.lab.test", "127.0.10.30"
+# port -> s_client -starttls protocol (None: implicit TLS)
+TLS_PORTS = {993: None, 143: "imap", 587: "smtp", 465: None, 25: "smtp"}
+LEGACY = ("-cipher", "DEFAULT:@SECLEVEL=0")  # TLS 1.0/1.1 need level 0 on the client too
+INTERMEDIATE = f"{LAB}/pki/intermediate.pem"
+_tls_cache = {}
+
+
+class TLS:
+    """One `openssl s_client` run: what it printed, parsed."""
+
+    def __init__(self, host, port, extra):
+        cmd = ["openssl", "s_client", "-connect", f"{host}:{port}", "-servername", host,
+               "-CAfile", CA, "-no-CApath", "-no-CAstore", "-showcerts", *extra]
+        if TLS_PORTS.get(port):
+            cmd += ["-starttls", TLS_PORTS[port]]
+        try:
+            r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=15)
+            self.out = r.stdout + r.stderr
+        except subprocess.TimeoutExpired:
+            self.out = "s_client timed out"
+        m = re.findall(r"Verify return code: (\d+) \(([^)]*)\)", self.out)
+        self.verify = int(m[-1][0]) if m else None
+        self.verify_errors = {int(n) for n in re.findall(r"verify error:num=(\d+)", self.out)}
+        m = re.search(r"^\s*Protocol\s*: (\S+)", self.out, re.M)
+        # "New, X, Cipher is Y": X is the cipher's version, not the protocol; (NONE) = failed
+        self.handshake = bool(re.search(r"^New, .*Cipher is (?!\(NONE\))", self.out, re.M))
+        self.protocol = m.group(1) if m and self.handshake else None
+        self.certs = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----",
+                                self.out, re.S)
+
+    def __repr__(self):
+        return f"verify={self.verify} errors={sorted(self.verify_errors)} " \
+               f"protocol={self.protocol} certs={len(self.certs)}"
+
+    def leaf(self):
+        return cert_info(self.certs[0]) if self.certs else {}
+
+
+def cert_info(pem):
+    r = subprocess.run(["openssl", "x509", "-noout", "-text", "-nameopt", "RFC2253"],
+                       input=pem, capture_output=True, text=True)
+    t = r.stdout
+    get = lambda rx: (re.search(rx, t, re.M) or [None, None])[1]
+    return {"subject": get(r"^\s*Subject: (.*)$"), "issuer": get(r"^\s*Issuer: (.*)$"),
+            "not_before": iso_time(get(r"Not Before: (.*)$")),
+            "not_after": iso_time(get(r"Not After : (.*)$")),
+            "bits": get(r"Public-Key: \((\d+) bit\)"),
+            "sig": get(r"^\s*Signature Algorithm: (\S+)"),
+            "san": get(r"X509v3 Subject Alternative Name:.*\n\s*(.*)$"),
+            "eku": get(r"X509v3 Extended Key Usage:.*\n\s*(.*)$")}
+
+
+def iso_time(text):  # "Jan  1 00:00:00 2024 GMT" -> "2024-01-01 00:00:00Z"
+    try:
+        return datetime.datetime.strptime(text, "%b %d %H:%M:%S %Y GMT").strftime("%Y-%m-%d %H:%M:%SZ")
+    except (TypeError, ValueError):
+        return text
+
+
+def verify_offline(pem, *args):
+    """openssl verify of a certificate the server sent, against the lab root."""
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
+        f.write(pem + "\n")
+        f.flush()
+        r = subprocess.run(["openssl", "verify", "-CAfile", CA, "-purpose", "sslserver", *args, f.name],
+                           capture_output=True, text=True)
+    return r.returncode == 0, (r.stdout + r.stderr).strip()
+
+
+def tls(host, port, *extra):
+    key = (host, port, extra)
+    if key not in _tls_cache:
+        _tls_cache[key] = TLS(host, port, extra)
+    return _tls_cache[key]
+
+
+def prefetch(jobs):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        for key, res in zip(jobs, pool.map(lambda j: TLS(*j), jobs)):
+            _tls_cache[key] = res
+
+
+def pem_norm(pem):
+    return "".join(pem.split())
+
+
+def host_names():
+    for name, ip in list(DEFECT_IP.items()) + [("dark", DARK_IP)]:
+        check(f"{name}.lab.test -> {ip}", socket.gethostbyname(f"{name}.lab.test") == ip)
+
+
+def defect_tls():
+    intermediate = pem_norm(open(INTERMEDIATE).read())
+    inter_subject = cert_info(open(INTERMEDIATE).read())["subject"]
+    hosts = [MAIL] + [f"{h}.lab.test" for h in DEFECT_IP]
+    jobs = []
+    for h in hosts:
+        for port in ports_of(h):
+            jobs.append((h, port, ("-verify_hostname", h)))
+            if port in (993, 587, 465):  # TLS 1.0 on Dovecot (993) and Postfix (587, 465)
+                jobs.append((h, port, ("-tls1",) + LEGACY))
+    for port in TLS_PORTS:
+        jobs.append(("tls10.lab.test", port, ("-tls1",) + LEGACY))
+        jobs.append(("tls10.lab.test", port, ("-tls1_1",) + LEGACY))
+    jobs += [("wrongname.lab.test", 993, ("-verify_hostname", "other.lab.test")),
+             ("wrongname.lab.test", 465, ("-verify_hostname", "other.lab.test")),
+             ("weak.lab.test", 993, ("-auth_level", "0", "-verify_hostname", "weak.lab.test")),
+             ("weak.lab.test", 587, ("-auth_level", "0", "-verify_hostname", "weak.lab.test"))]
+    prefetch(list(dict.fromkeys(jobs)))
+
+    def sent_with_intermediate(r):
+        return len(r.certs) == 2 and pem_norm(r.certs[1]) == intermediate
+
+    def each(h, what, cond):  # cond(result) on every TLS port of h
+        bad = {p: tls(h, p, "-verify_hostname", h) for p in ports_of(h)}
+        bad = {p: r for p, r in bad.items() if not cond(r)}
+        check(f"{h} {'/'.join(map(str, ports_of(h)))}: {what}", not bad, bad)
+
+    # The good host, unchanged: verifies cleanly everywhere, sends leaf + intermediate.
+    each(MAIL, "verifies (0), leaf + intermediate sent",
+         lambda r: r.verify == 0 and not r.verify_errors and sent_with_intermediate(r))
+
+    h = "expired.lab.test"
+    each(h, 'verify error 10 "certificate has expired", intermediate sent',
+         lambda r: r.verify == 10 and r.verify_errors == {10} and sent_with_intermediate(r))
+    leaf = tls(h, 993, "-verify_hostname", h).leaf()
+    check(f"{h}: notBefore 2024-01-01 00:00:00Z, notAfter 2024-03-31 23:59:59Z",
+          (leaf.get("not_before"), leaf.get("not_after")) == ("2024-01-01 00:00:00Z", "2024-03-31 23:59:59Z"), leaf)
+    good_leaf(h, leaf, inter_subject)
+
+    h = "selfsigned.lab.test"
+    each(h, 'verify error 18 "self-signed certificate", leaf sent alone',
+         lambda r: r.verify == 18 and len(r.certs) == 1)
+    leaf = tls(h, 993, "-verify_hostname", h).leaf()
+    check(f"{h}: subject = issuer, SAN {h}, serverAuth",
+          leaf.get("subject") == leaf.get("issuer") and leaf.get("san") == f"DNS:{h}"
+          and "TLS Web Server Authentication" in (leaf.get("eku") or ""), leaf)
+    good_leaf(h, leaf, leaf.get("subject"), what="RSA 2048, sha256, SAN")
+
+    h = "nochain.lab.test"
+    each(h, 'verify errors 20 "unable to get local issuer" / 21, leaf sent alone',
+         lambda r: r.verify in (20, 21) and 20 in r.verify_errors and len(r.certs) == 1)
+    r = tls(h, 993, "-verify_hostname", h)
+    ok, detail = verify_offline(r.certs[0] if r.certs else "", "-untrusted", INTERMEDIATE,
+                                "-verify_hostname", h)
+    check(f"{h} 993: the leaf sent verifies once the client supplies the intermediate", ok, detail)
+    good_leaf(h, tls(h, 993, "-verify_hostname", h).leaf(), inter_subject)
+
+    h = "wrongname.lab.test"
+    each(h, "verify error 62 hostname mismatch (-verify_hostname), intermediate sent",
+         lambda r: r.verify == 62 and r.verify_errors == {62} and sent_with_intermediate(r))
+    leaf = tls(h, 993, "-verify_hostname", h).leaf()
+    check(f"{h}: leaf for other.lab.test only", leaf.get("san") == "DNS:other.lab.test"
+          and "CN=other.lab.test" in (leaf.get("subject") or "").split(","), leaf)
+    for port in (993, 465):
+        r = tls(h, port, "-verify_hostname", "other.lab.test")
+        check(f"{h} {port}: chain verifies (0) for other.lab.test", r.verify == 0, r)
+    good_leaf(h, leaf, inter_subject, san="DNS:other.lab.test", what="RSA 2048, sha256, issuer")
+
+    h = "weak.lab.test"
+    each(h, "1024-bit key, verify errors 66/68 (key, SHA-1) at level 2, intermediate sent",
+         lambda r: "Server public key is 1024 bit" in r.out and {66, 68} <= r.verify_errors
+         and sent_with_intermediate(r))
+    leaf = tls(h, 993, "-verify_hostname", h).leaf()
+    check(f"{h}: leaf RSA 1024, sha1WithRSAEncryption, issued by the intermediate",
+          leaf.get("bits") == "1024" and leaf.get("sig") == "sha1WithRSAEncryption"
+          and leaf.get("issuer") == inter_subject and leaf.get("san") == f"DNS:{h}", leaf)
+    for port in (993, 587):
+        r = tls(h, port, "-auth_level", "0", "-verify_hostname", h)
+        check(f"{h} {port}: verifies (0) at auth level 0 (weakness is the only defect)",
+              r.verify == 0, r)
+    good_leaf(h, leaf, inter_subject, bits="1024", sig="sha1WithRSAEncryption", what="SAN, issuer")
+
+    h = "tls10.lab.test"
+    each(h, "verifies (0), intermediate sent",
+         lambda r: r.verify == 0 and sent_with_intermediate(r))
+    for port in TLS_PORTS:
+        for flag, want in (("-tls1", "TLSv1"), ("-tls1_1", "TLSv1.1")):
+            r = tls(h, port, flag, *LEGACY)
+            check(f"{h} {port}: {flag} handshake succeeds ({want})", r.protocol == want, r)
+    good_leaf(h, tls(h, 993, "-verify_hostname", h).leaf(), inter_subject)
+
+    h = "nostarttls.lab.test"
+    each(h, "implicit TLS and IMAP STARTTLS verify (0), intermediate sent",
+         lambda r: r.verify == 0 and sent_with_intermediate(r))
+    good_leaf(h, tls(h, 993, "-verify_hostname", h).leaf(), inter_subject)
+
+    # TLS 1.0 is refused everywhere but tls10 (Dovecot 993, Postfix 587 and 465; the
+    # good host included).
+    accepted = sorted(f"{k[0]}:{k[1]}" for k, r in _tls_cache.items()
+                      if k[2] == ("-tls1",) + LEGACY and r.handshake and not k[0].startswith("tls10"))
+    check("-tls1 (SECLEVEL=0 client) refused by every host but tls10", not accepted, accepted)
+
+    # Python's ssl module (default context, the lab root): the same defects, as verify codes.
+    want = {MAIL: None, "expired.lab.test": 10, "selfsigned.lab.test": 18,
+            "nochain.lab.test": 20, "wrongname.lab.test": 62, "weak.lab.test": 66,
+            "tls10.lab.test": None, "nostarttls.lab.test": None}
+    for h, code in want.items():
+        try:
+            ctx().wrap_socket(socket.create_connection((h, 993), timeout=10), server_hostname=h).close()
+            got = None
+        except ssl.SSLCertVerificationError as e:
+            got = e.verify_code
+        check(f"python ssl {h} 993: " + ("verifies" if code is None else f"verify_code {code}"),
+              got == code, got)
+
+
+def ports_of(h):  # the TLS ports of a host (nostarttls: no STARTTLS on SMTP)
+    return [p for p in TLS_PORTS if not (h.startswith("nostarttls") and p in (587, 25))]
+
+
+def good_leaf(h, leaf, issuer, san=None, bits="2048", sig="sha256WithRSAEncryption", what=""):
+    """Everything but a host's one defect must be right: RSA 2048, SHA-256, SAN = the host
+    name, serverAuth, issued by the intermediate, validity <= 398 days."""
+    try:
+        nb = datetime.datetime.fromisoformat(leaf["not_before"].replace("Z", "+00:00"))
+        na = datetime.datetime.fromisoformat(leaf["not_after"].replace("Z", "+00:00"))
+        days = (na - nb).days
+    except (KeyError, AttributeError, ValueError):
+        days = None
+    check(f"{h}: leaf otherwise correct ({what or 'RSA 2048, sha256, SAN, issuer'}, serverAuth, "
+          f"<= 398 days)",
+          leaf.get("bits") == bits and leaf.get("sig") == sig
+          and leaf.get("san") == (san or f"DNS:{h}") and leaf.get("issuer") == issuer
+          and "TLS Web Server Authentication" in (leaf.get("eku") or "")
+          and days is not None and days <= 398, (leaf, days))
+
+
+def nostarttls():
+    h = "nostarttls.lab.test"
+    for port in (25, 587):
+        s = smtplib.SMTP(h, port, timeout=10)
+        s.ehlo("client.lab.test")
+        check(f"{h} {port}: EHLO offers no STARTTLS", not s.has_extn("starttls"), s.esmtp_features)
+        if port == 587:
+            check(f"{h} 587: AUTH offered in the clear", s.has_extn("auth"), s.esmtp_features)
+        s.quit()
+    m = imaplib.IMAP4(h, 143, timeout=10)
+    check(f"{h} 143: STARTTLS still offered", "STARTTLS" in m.capabilities, m.capabilities)
+    m.logout()
+
+
+def dark():
+    # Each port must time out (DROP), none be refused or answer; tried at once (one 2 s wait).
+    ports = (993, 143, 587, 465, 25)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(ports)) as pool:
+        states = dict(zip(ports, pool.map(lambda p: timed_connect(DARK, p, 2), ports)))
+    check(f"{DARK} 993/143/587/465/25: every connect times out (filtered)",
+          all(st == "timeout" and took >= 1.9 for st, took in states.values()), states)
+
+
+for part in (names, imap, pop3, smtp, firewall, host_names, defect_tls, nostarttls, dark):
     attempt(part.__name__, part)
 print(f"{'FAILED: ' + ', '.join(failures) if failures else 'all checks passed'}")
 sys.exit(1 if failures else 0)

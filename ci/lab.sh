@@ -18,10 +18,26 @@
 #     (filtered); everything else open.
 #   PKI in $LAB_DIR/pki: root.pem (pass as --ca-file), intermediate.pem, leaf.pem, leaf.key,
 #     chain.pem (leaf + intermediate, what the servers send).
+#   Defect hosts, each on its own address, same services as mail.lab.test (IMAP 143/993,
+#     POP3 110/995, SMTP 25/587/465, same users) but its own certificate, from the lab
+#     intermediate unless said otherwise; RSA 2048, SHA-256, SAN = the host name, serverAuth,
+#     notBefore = midnight UTC of the day before start, 90 days, sent with the intermediate,
+#     except for the one defect each host is named after:
+#       expired.lab.test    127.0.10.31  notBefore 2024-01-01 00:00:00Z, notAfter 2024-03-31 23:59:59Z
+#       selfsigned.lab.test 127.0.10.32  self-signed leaf (no CA behind it), sent alone
+#       nochain.lab.test    127.0.10.33  leaf sent WITHOUT the intermediate
+#       wrongname.lab.test  127.0.10.34  leaf for other.lab.test only (CN and SAN)
+#       weak.lab.test       127.0.10.35  1024-bit RSA key, sha1WithRSAEncryption; TLS >= 1.2
+#       tls10.lab.test      127.0.10.36  accepts TLS 1.0 and 1.1 besides 1.2 and 1.3
+#       nostarttls.lab.test 127.0.10.37  25 and 587 offer no STARTTLS (587 offers AUTH in
+#                                        the clear); 143 keeps STARTTLS; 465/993 normal
+#     Files: $LAB_DIR/pki/<name>/leaf.pem, leaf.key, served.pem (what the servers send).
+#     "ci/lab.sh status" lists the dates as built.
+#   dark.lab.test 127.0.10.30: every TCP port DROPped (filtered); nothing listens.
 #   Users alice@lab.test, bob@lab.test; passwords (random per start, no trailing newline)
 #     in $LAB_DIR/secrets/{alice,bob}.password; mail in $LAB_DIR/mail/lab.test/<user>/Maildir.
 #
-# The client source address: 127.0.10.10 and 127.0.10.20 are deliberately NOT assigned to lo.
+# The client source address: the lab's 127.0.10.x addresses are deliberately NOT assigned to lo.
 # The kernel's "local 127.0.0.0/8 ... src 127.0.0.1" route still makes them local (servers
 # can bind them), but a client connecting to them gets source 127.0.0.1. Dovecot treats a
 # connection whose client address equals the server address as secured (PITFALLS.md) and
@@ -37,6 +53,27 @@ FW_IP=127.0.10.20
 MAIL_HOST=mail.lab.test
 FW_HOST=fw.lab.test
 DOMAIN=lab.test
+# Hosts with one deliberate defect each (name.lab.test = address). They share the Dovecot
+# and Postfix instances of the good hosts: Dovecot picks their certificate (and, for weak
+# and tls10, their OpenSSL settings) by local address in a "local ADDRESS { }" block,
+# Postfix by per-listener -o options in master.cf. The certificates and their dates are
+# described in make_pki.
+#   expired     leaf expired: notBefore 2024-01-01, notAfter 2024-03-31 (fixed dates)
+#   selfsigned  self-signed leaf, nothing else sent
+#   nochain     valid leaf sent without its intermediate
+#   wrongname   valid chain, leaf for other.lab.test only
+#   weak        1024-bit RSA leaf key, SHA-1 signature (Dovecot: SECLEVEL=0 on this host only)
+#   tls10       valid chain; TLS 1.0 and 1.1 accepted besides 1.2/1.3 (Dovecot: SECLEVEL=0
+#               on this host only; Postfix: smtpd_tls_protocols on its listeners only)
+#   nostarttls  valid chain; SMTP 25 and 587 offer no STARTTLS (143 still does)
+DEFECT_HOSTS=(expired:127.0.10.31 selfsigned:127.0.10.32 nochain:127.0.10.33
+  wrongname:127.0.10.34 weak:127.0.10.35 tls10:127.0.10.36 nostarttls:127.0.10.37)
+# dark.lab.test: every TCP port dropped by the namespace firewall, no server behind it.
+DARK_IP=127.0.10.30
+DARK_HOST=dark.lab.test
+# The expired leaf's validity: fixed dates, a past quarter (RFC 5280 times, UTC).
+EXPIRED_START=20240101000000Z
+EXPIRED_END=20240331235959Z
 USERS=(alice bob)
 # Mail is owned by a dedicated system user, created on first start and kept afterwards
 # (like a package's system user); stop removes everything else.
@@ -86,16 +123,29 @@ is_lab_pid() {
   tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "MAIL_CONFIG=$POSTFIX_DIR" && return 0
   return 1
 }
+defect_names() { local h; for h in "${DEFECT_HOSTS[@]}"; do echo "${h%%:*}"; done; }
+defect_ip() {
+  local h
+  for h in "${DEFECT_HOSTS[@]}"; do
+    if [ "${h%%:*}" = "$1" ]; then echo "${h#*:}"; return 0; fi
+  done
+  return 1
+}
 dovecot_pid() { read_pid "$DOVECOT_RUN/master.pid"; }
 postfix_pid() { read_pid "$POSTFIX_QUEUE/pid/master.pid"; }
 
-# Listeners that must answer: host:port:kind. fw.lab.test 465 is dropped and 587 reset.
+# Listeners that must answer: host:port:kind. fw.lab.test 465 is dropped and 587 reset;
+# dark.lab.test answers nothing.
 listeners() {
-  local ip
+  local ip h
   for ip in $MAIL_IP $FW_IP; do
     echo "$ip:143:imap $ip:110:pop3 $ip:25:smtp $ip:993:tls $ip:995:tls"
   done
   echo "$MAIL_IP:587:smtp $MAIL_IP:465:tls"
+  for h in "${DEFECT_HOSTS[@]}"; do
+    ip=${h#*:}
+    echo "$ip:143:imap $ip:110:pop3 $ip:25:smtp $ip:587:smtp $ip:993:tls $ip:995:tls $ip:465:tls"
+  done
 }
 
 # Runs inside the namespace (ci/lab.sh _probe TIMEOUT_S): waits until every listener
@@ -171,11 +221,16 @@ do_stop() {
   local dp pp
   dp=$(dovecot_pid); pp=$(postfix_pid)
   # The masters take their children down on SIGTERM.
-  local p masters=()
-  for p in $dp $pp; do
-    if is_lab_pid "$p"; then masters+=("$p"); kill -TERM "$p" 2>/dev/null || true; fi
-  done
-  [ ${#masters[@]} -eq 0 ] || wait_gone 50 "${masters[@]}" || true
+  local p masters=() kids=()
+  for p in $dp $pp; do is_lab_pid "$p" && masters+=("$p"); done
+  if [ ${#masters[@]} -gt 0 ]; then
+    # Their children (one smtpd per listener, login processes) may outlive them by a
+    # moment: wait for those too before calling anything a leftover.
+    read -ra kids <<<"$(ps -o pid= --ppid "$(IFS=,; echo "${masters[*]}")" 2>/dev/null | tr '\n' ' ')"
+    kill -TERM "${masters[@]}" 2>/dev/null || true
+    wait_gone 50 "${masters[@]}" || true
+    [ ${#kids[@]} -eq 0 ] || wait_gone 20 "${kids[@]}" || true
+  fi
   # Anything left in the namespace was started inside the lab (children still exiting,
   # daemons whose pid files a crash lost, test servers): end it by pid.
   local left
@@ -203,6 +258,28 @@ do_stop() {
 }
 
 # ---------------------------------------------------------------- start
+
+# RSA key generation is most of the PKI's cost (0.2-0.7 s a key here): all keys are made
+# at once in the background, from the start of do_start, and make_pki waits for them.
+KEYGEN_PIDS=()
+start_keygen() {
+  local d=$PKI name bits
+  mkdir -p "$d"
+  for name in root intermediate leaf $(defect_names); do
+    bits=2048
+    [ "$name" = weak ] && bits=1024   # the weak host's defect
+    case $name in root|intermediate|leaf) ;; *) mkdir -p "$d/$name"; name=$name/leaf ;; esac
+    (umask 077; exec openssl genpkey -quiet -algorithm RSA -pkeyopt "rsa_keygen_bits:$bits" \
+       -out "$d/$name.key" 2>>"$LOG/pki-keys.log" 9<&-) &
+    KEYGEN_PIDS+=($!)
+  done
+}
+wait_keygen() {
+  local p rc=0
+  for p in "${KEYGEN_PIDS[@]}"; do wait "$p" || rc=1; done
+  KEYGEN_PIDS=()
+  [ $rc = 0 ] || die "RSA key generation failed (see $LOG/pki-keys.log)"
+}
 
 make_pki() {
   local d=$PKI
@@ -253,11 +330,8 @@ EOF
   leaf_end=$(TZ=UTC date -d "$day +90 days" +%Y%m%d%H%M%SZ)
   ca_end=$(TZ=UTC date -d "$day +3650 days" +%Y%m%d%H%M%SZ)
   local ca=(openssl ca -config "$d/openssl.cnf" -name lab_ca -batch -notext -startdate "$start")
-  local name
-  for name in root intermediate leaf; do
-    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/$name.key" 2>/dev/null
-  done
-  chmod 600 "$d"/*.key
+  wait_keygen
+  chmod 600 "$d"/*.key "$d"/*/leaf.key
   openssl req -config "$d/openssl.cnf" -new -key "$d/root.key" -out "$d/root.csr" \
     -subj "/O=mailready lab/CN=mailready lab root CA"
   openssl req -config "$d/openssl.cnf" -new -key "$d/intermediate.key" -out "$d/intermediate.csr" \
@@ -275,6 +349,87 @@ EOF
   openssl verify -CAfile "$d/root.pem" -untrusted "$d/intermediate.pem" -purpose sslserver \
     -verify_hostname "$FW_HOST" "$d/leaf.pem" >/dev/null \
     || die "generated PKI does not verify"
+  make_defect_leaves "$start" "$leaf_end"
+}
+
+# One leaf per defect host, in $PKI/<name>/: leaf.key, leaf.pem, served.pem (what its
+# servers send). Everything is as for the good leaf (RSA 2048, SHA-256, SAN = the host
+# name, serverAuth, notBefore midnight UTC yesterday, 90 days, issued by the intermediate,
+# sent with it) except the one defect the host is named after:
+#   expired     fixed dates notBefore 2024-01-01 00:00:00Z, notAfter 2024-03-31 23:59:59Z:
+#               a quarter long past, so it has expired whatever day the lab runs. (It
+#               predates its issuer's notBefore; OpenSSL does not check that nesting and
+#               reports only "certificate has expired".)
+#   selfsigned  signed by its own key (subject = issuer, CA:false, keyUsage without
+#               keyCertSign), served alone: OpenSSL says 18 "self-signed certificate".
+#   nochain     served without the intermediate: 20 "unable to get local issuer".
+#   wrongname   CN and SAN other.lab.test only.
+#   weak        1024-bit RSA key (start_keygen) and signed with SHA-1.
+#   tls10, nostarttls  a correct leaf: their defects are in the servers' settings.
+make_defect_leaves() {
+  local start=$1 end=$2 d=$PKI h fqdn from to md signer nb na
+  for h in $(defect_names); do
+    fqdn=$h.$DOMAIN
+    [ "$h" = wrongname ] && fqdn=other.$DOMAIN
+    cat >>"$d/openssl.cnf" <<EOF
+[ v3_leaf_$h ]
+basicConstraints       = critical, CA:false
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectAltName         = DNS:$fqdn
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
+EOF
+  done
+  for h in $(defect_names); do
+    fqdn=$h.$DOMAIN from=$start to=$end md=sha256
+    signer=(-cert "$d/intermediate.pem" -keyfile "$d/intermediate.key")
+    case $h in
+      expired) from=$EXPIRED_START to=$EXPIRED_END ;;
+      selfsigned) signer=(-selfsign -keyfile "$d/$h/leaf.key") ;;
+      wrongname) fqdn=other.$DOMAIN ;;
+      weak) md=sha1 ;;
+    esac
+    openssl req -config "$d/openssl.cnf" -new -key "$d/$h/leaf.key" -out "$d/$h/leaf.csr" \
+      -subj "/O=mailready lab/CN=$fqdn"
+    openssl ca -config "$d/openssl.cnf" -name lab_ca -batch -notext -md "$md" \
+      -startdate "$from" -enddate "$to" "${signer[@]}" -extensions "v3_leaf_$h" \
+      -in "$d/$h/leaf.csr" -out "$d/$h/leaf.pem" 2>>"$LOG/pki.log"
+    rm -f "$d/$h/leaf.csr"
+    case $h in
+      selfsigned|nochain) cp "$d/$h/leaf.pem" "$d/$h/served.pem" ;;
+      *) cat "$d/$h/leaf.pem" "$d/intermediate.pem" >"$d/$h/served.pem" ;;
+    esac
+  done
+  # The table "ci/lab.sh status" prints, with the dates as built.
+  {
+    printf '  %-20s %-12s %-21s %-21s %s\n' host address notBefore notAfter defect
+    { read -r nb; read -r na; } < <(openssl x509 -in "$d/leaf.pem" -noout -startdate -enddate \
+                                      -dateopt iso_8601 | cut -d= -f2)
+    printf '  %-20s %-12s %-21s %-21s %s\n' "$MAIL_HOST" "$MAIL_IP" "$nb" "$na" \
+      "none: the good leaf (SAN $MAIL_HOST, $FW_HOST)"
+    printf '  %-20s %-12s %-21s %-21s %s\n' "$FW_HOST" "$FW_IP" "$nb" "$na" \
+      "the good leaf; 587 reset, 465 dropped"
+    for h in $(defect_names); do
+      { read -r nb; read -r na; } < <(openssl x509 -in "$d/$h/leaf.pem" -noout -startdate \
+                                        -enddate -dateopt iso_8601 | cut -d= -f2)
+      printf '  %-20s %-12s %-21s %-21s %s\n' "$h.$DOMAIN" "$(defect_ip "$h")" "$nb" "$na" \
+        "$(defect_text "$h")"
+    done
+    printf '  %-20s %-12s %-21s %-21s %s\n' "$DARK_HOST" "$DARK_IP" - - "every TCP port dropped"
+  } >"$LAB_DIR/hosts.txt"
+}
+
+defect_text() {
+  case $1 in
+    expired) echo "leaf expired (fixed dates)" ;;
+    selfsigned) echo "self-signed leaf, sent alone" ;;
+    nochain) echo "leaf sent without the intermediate" ;;
+    wrongname) echo "leaf for other.lab.test only" ;;
+    weak) echo "RSA 1024 leaf key, sha1WithRSAEncryption; TLS >= 1.2" ;;
+    tls10) echo "accepts TLS 1.0 and 1.1 too" ;;
+    nostarttls) echo "no STARTTLS on 25 and 587 (143 has it)" ;;
+  esac
 }
 
 make_users() {
@@ -309,20 +464,26 @@ make_netns() {
 ::1 localhost
 $MAIL_IP $MAIL_HOST
 $FW_IP $FW_HOST
+$DARK_IP $DARK_HOST
 EOF
+  local h
+  for h in "${DEFECT_HOSTS[@]}"; do echo "${h#*:} ${h%%:*}.$DOMAIN"; done >>"$NETNS_ETC/hosts"
   printf 'nameserver 127.0.0.53\noptions timeout:1 attempts:1\n' >"$NETNS_ETC/resolv.conf"
   # Host lookups: files, then dns (which fails at once). Everything else as on the host.
   if [ -f /etc/nsswitch.conf ]; then
     sed -E 's/^hosts:.*/hosts:          files dns/' /etc/nsswitch.conf >"$NETNS_ETC/nsswitch.conf"
     grep -q '^hosts:' "$NETNS_ETC/nsswitch.conf" || echo 'hosts: files dns' >>"$NETNS_ETC/nsswitch.conf"
   fi
-  # Firewall for fw.lab.test only, in a dedicated chain.
+  # Firewall for fw.lab.test and dark.lab.test only, in a dedicated chain.
   in_ns iptables -N "$FW_CHAIN"
   in_ns iptables -A "$FW_CHAIN" -d "$FW_IP" -p tcp --dport 587 -j REJECT --reject-with tcp-reset
   in_ns iptables -A "$FW_CHAIN" -d "$FW_IP" -p tcp --dport 465 -j DROP
+  in_ns iptables -A "$FW_CHAIN" -d "$DARK_IP" -p tcp -j DROP
   in_ns iptables -A INPUT -j "$FW_CHAIN"
 }
 
+# Dovecot 2.3.19's default ssl_cipher_list (doveconf -d ssl_cipher_list), with ':' before @STRENGTH.
+DOVECOT_CIPHERS='ALL:!kRSA:!SRP:!kDHd:!DSS:!aNULL:!eNULL:!EXPORT:!DES:!3DES:!MD5:!PSK:!RC4:!ADH:!LOW:@STRENGTH'
 make_dovecot() {
   local uid=$1
   mkdir -p "$DOVECOT_DIR/state"
@@ -334,7 +495,7 @@ state_dir = $DOVECOT_DIR/state
 log_path = $LOG/dovecot.log
 hostname = $MAIL_HOST
 protocols = imap pop3 lmtp
-listen = $MAIL_IP, $FW_IP
+listen = $MAIL_IP, $FW_IP$(printf ', %s' "${DEFECT_HOSTS[@]#*:}")
 # No login_trusted_networks: nothing counts as secured but TLS (see the note at the
 # top of ci/lab.sh about source addresses).
 login_trusted_networks =
@@ -415,7 +576,32 @@ service auth {
 protocol lmtp {
   postmaster_address = postmaster@$DOMAIN
 }
+
+# The defect hosts: same services, their own certificate by local address (make_pki).
 EOF
+  local h ip
+  for h in $(defect_names); do
+    ip=$(defect_ip "$h")
+    {
+      echo "local $ip { # $h.$DOMAIN"
+      echo "  ssl_cert = <$PKI/$h/served.pem"
+      echo "  ssl_key = <$PKI/$h/leaf.key"
+      case $h in
+        # Security level 0 for this address only, through the per-local cipher list
+        # (Dovecot builds one SSL_CTX per local block): at Debian's level 2 OpenSSL 3 will
+        # not use weak's 1024-bit SHA-1 leaf (every handshake on 993 is reset) nor
+        # negotiate TLS 1.0/1.1 (SHA-1 handshake signatures). Everything else keeps
+        # level 2 and ssl_min_protocol TLSv1.2 (PITFALLS.md).
+        weak)
+          echo "  ssl_cipher_list = $DOVECOT_CIPHERS:@SECLEVEL=0"
+          echo "  ssl_min_protocol = TLSv1.2" ;;
+        tls10)
+          echo "  ssl_cipher_list = $DOVECOT_CIPHERS:@SECLEVEL=0"
+          echo "  ssl_min_protocol = TLSv1" ;;
+      esac
+      echo "}"
+    } >>"$DOVECOT_DIR/dovecot.conf"
+  done
   doveconf -c "$DOVECOT_DIR/dovecot.conf" >/dev/null 2>"$LOG/doveconf.log" \
     || { cat "$LOG/doveconf.log" >&2; die "dovecot config is invalid"; }
 }
@@ -466,6 +652,12 @@ delay_warning_time = 0
 smtpd_tls_chain_files = $PKI/leaf.key, $PKI/chain.pem
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
+# TLS 1.2 or later, as Dovecot's default ssl_min_protocol. With Postfix's own default
+# (>=TLSv1) a client at @SECLEVEL=0 gets TLS 1.0 from every listener (Postfix does not
+# use Debian's OpenSSL level 2): only tls10.lab.test may accept TLS 1.0/1.1 (its
+# listeners override this in master.cf).
+smtpd_tls_protocols = >=TLSv1.2
+smtpd_tls_mandatory_protocols = >=TLSv1.2
 smtpd_tls_received_header = yes
 smtpd_sasl_auth_enable = no
 smtpd_sasl_type = dovecot
@@ -498,6 +690,7 @@ $ip:smtps inet n - n - - smtpd
   -o smtpd_recipient_restrictions=
 EOF
     done
+    defect_master_cf
     cat <<'EOF'
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -523,12 +716,60 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
   } >"$POSTFIX_DIR/master.cf"
+  # Postfix will not read a table or main.cf whose mtime is this second (it polls until
+  # the file "stops changing": 1.5 s per command here): date the fresh files back.
+  touch -d '-10 seconds' "$POSTFIX_DIR"/*.cf "$POSTFIX_DIR/vmailbox"
   # Postfix commands print their fatal errors only to a terminal (or to the maillog that
   # postlogd writes once master runs): on failure, rerun under script(1) to show why.
   if ! in_ns postfix -c "$POSTFIX_DIR" check >>"$LOG/postfix-start.log" 2>&1; then
     script -qec "ip netns exec $NS postfix -c $POSTFIX_DIR check" /dev/null >&2 || true
     die "postfix check failed"
   fi
+}
+
+# master.cf lines for the defect hosts: the listeners of mail.lab.test, plus per-listener
+# options: their banner/EHLO name, their certificate, and their defect.
+defect_master_cf() {
+  local h ip o level25 level587 authonly
+  for h in $(defect_names); do
+    ip=$(defect_ip "$h")
+    o="  -o myhostname=$h.$DOMAIN
+  -o smtpd_tls_chain_files=$PKI/$h/leaf.key,$PKI/$h/served.pem"
+    # No OpenSSL configuration (tls_config_file, @SECLEVEL=0) is needed here, unlike for
+    # Dovecot: Postfix 3.7's TLS library sets OpenSSL's security level itself and applies
+    # its own cipher grades, so smtpd serves weak's 1024-bit SHA-1 leaf and negotiates
+    # TLS 1.0 as is (observed on Debian 12; PITFALLS.md says otherwise for Postfix). The
+    # TLS version is Postfix's smtpd_tls_protocols: TLS 1.2+ in main.cf, TLS 1.0+ for tls10.
+    [ "$h" = tls10 ] && o+="
+  -o smtpd_tls_protocols=>=TLSv1
+  -o smtpd_tls_mandatory_protocols=>=TLSv1"
+    # 25 offers STARTTLS (may); 587 requires it before anything, AUTH only after it.
+    # nostarttls: no TLS at all on 25 and 587 (no STARTTLS in EHLO); 587 keeps AUTH, which
+    # then is offered in the clear, as on a server whose TLS someone forgot.
+    level25=may level587=encrypt authonly=yes
+    [ "$h" = nostarttls ] && level25=none level587=none authonly=no
+    cat <<EOF
+$ip:smtp inet n - n - - smtpd
+  -o syslog_name=postfix/$h
+$o
+  -o smtpd_tls_security_level=$level25
+$ip:submission inet n - n - - smtpd
+  -o syslog_name=postfix/$h/submission
+$o
+  -o smtpd_tls_security_level=$level587
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=$authonly
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=
+$ip:smtps inet n - n - - smtpd
+  -o syslog_name=postfix/$h/smtps
+$o
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=
+EOF
+  done
 }
 
 ensure_mail_user() {
@@ -550,6 +791,8 @@ lab: up (namespace $NS, state in $LAB_DIR)
   passwords: $LAB_DIR/secrets/<user>.password   (e.g. alice.password, no newline)
   mail:      $LAB_DIR/mail/$DOMAIN/<user>/Maildir
   logs:      $LOG/{dovecot,postfix}.log
+  defect hosts (same services and users; leaf, key and what is sent in $PKI/<name>/):
+$(cat "$LAB_DIR/hosts.txt" 2>/dev/null)
 EOF
 }
 
@@ -557,6 +800,8 @@ on_start_error() {
   local rc=$?
   [ $rc -eq 0 ] && return 0
   echo "lab: start failed; logs in $LOG. 'ci/lab.sh stop' cleans up." >&2
+  local p
+  for p in "${KEYGEN_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for f in "$LOG"/dovecot.log "$LOG"/postfix.log "$LOG"/*start*.log; do
     [ -s "$f" ] && { echo "--- tail $f" >&2; tail -n 15 "$f" >&2; }
   done
@@ -586,11 +831,14 @@ do_start() {
   local uid gid
   uid=$(id -u "$MAIL_USER"); gid=$(id -g "$MAIL_USER")
 
-  make_pki
+  # Keys are made in the background while users, namespace and Postfix are set up
+  # (postfix check does not read the certificates; doveconf does).
+  start_keygen
   make_users "$uid" "$gid"
   make_netns
-  make_dovecot "$uid"
   make_postfix
+  make_pki
+  make_dovecot "$uid"
 
   # Daemon output goes to files: Dovecot keeps stdout open (never start it from a pipe).
   rm -f "$DOVECOT_RUN/anvil-auth-penalty"   # a stale one delays auth by 5 s (PITFALLS.md)

@@ -80,7 +80,7 @@ def serve(conn, script, ctx):
 
 def main():
     ap = argparse.ArgumentParser(description="scripted fake server for mailready tests")
-    ap.add_argument("--listen", required=True, help="ADDR:PORT, e.g. 127.0.10.30:25 or [::1]:25")
+    ap.add_argument("--listen", required=True, help="ADDR:PORT, e.g. 127.0.10.40:25 or [::1]:25 (127.0.10.30 is dark.lab.test: dropped)")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="implicit TLS")
     ap.add_argument("--script", required=True, help="mode (%s) or script file" % ", ".join(MODES))
     ap.add_argument("--pidfile")
