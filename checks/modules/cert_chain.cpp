@@ -141,7 +141,14 @@ class CertChain final : public Check {
     policy.host = e.host;
     policy.now = now;
     policy.warn_days = ctx.options().cert_warn_days;
+    const auto critical_days = ctx.options().cert_critical_days;
     for (auto& issue : tls::evaluate_chain(chain, policy)) {
+      // --critical DAYS: expiring that soon is critical, as check_ssl_cert and the Nagios
+      // convention have it.
+      if (issue.id == "cert.expires-soon" && critical_days &&
+          r.facts.value("days_left", std::int64_t{0}) < *critical_days) {
+        issue.severity = Severity::critical;
+      }
       r.findings.push_back(make_finding(issue.id, issue.severity, e.label() + ": " + issue.message,
                                         issue.evidence));
     }
