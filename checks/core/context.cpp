@@ -59,6 +59,17 @@ void Context::publish(std::string_view check_id, const std::vector<CheckResult>&
   results_[std::string(check_id)] = results;
 }
 
+void Context::trace(std::string title, std::string transcript) {
+  if (!options_.trace) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  traces_.emplace_back(std::move(title), std::move(transcript));
+}
+
+std::vector<std::pair<std::string, std::string>> Context::traces() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return traces_;
+}
+
 void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
   if (n == 1) {
     fn(0);

@@ -72,6 +72,12 @@ class Context {
   /// Records a check's results for the checks that need them.
   void publish(std::string_view check_id, const std::vector<CheckResult>& results);
 
+  /// Keeps one protocol transcript (already masked) for --trace; a no-op unless
+  /// options().trace.
+  void trace(std::string title, std::string transcript);
+  /// Every transcript kept, in the order they were recorded.
+  std::vector<std::pair<std::string, std::string>> traces() const;
+
   /// A run-wide object of type T, made once by `make` on first use.
   template <class T>
   std::shared_ptr<T> shared(const std::function<std::shared_ptr<T>()>& make) {
@@ -95,6 +101,7 @@ class Context {
   std::map<std::string, int> in_use_;
   std::map<std::string, std::vector<CheckResult>, std::less<>> results_;
   std::map<std::type_index, std::shared_ptr<void>> cache_;
+  std::vector<std::pair<std::string, std::string>> traces_;
 };
 
 /// Runs fn(i) for i in [0, n) on n threads and waits for all. Each call's own

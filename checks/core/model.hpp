@@ -69,7 +69,8 @@ struct CheckResult {
   std::string target;
   std::optional<Endpoint> endpoint;
   Status status = Status::pass;
-  std::chrono::milliseconds duration{0};
+  /// How long this result took; negative until set (the runner then uses the check's time).
+  std::chrono::milliseconds duration{-1};
   nlohmann::json facts = nlohmann::json::object();
   std::vector<Finding> findings;
   std::string summary;  ///< one line for people: "open in 3 ms", "220 mx ESMTP"

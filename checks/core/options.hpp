@@ -40,6 +40,15 @@ struct Options {
   int cert_warn_days = 30;  ///< cert.expires-soon threshold
   std::optional<int> cert_critical_days;  ///< expiring this soon is critical (--critical)
 
+  // Logins. The password and token never appear in a report, a log or a trace.
+  std::string imap_user;   ///< empty: no IMAP logins
+  std::string smtp_user;   ///< empty: no SMTP logins
+  std::string password;
+  std::string oauth_token; ///< for XOAUTH2 / OAUTHBEARER
+  bool allow_plaintext_auth = false;  ///< send credentials without TLS (explicit opt-in)
+  bool insecure = false;   ///< log in even where the certificate chain is not trusted
+  bool trace = false;      ///< keep protocol transcripts (masked) for --trace
+
   /// The distinct host names of the run, IMAP host first.
   std::vector<std::string> hosts() const;
 };

@@ -123,7 +123,7 @@ Report run_checks(const std::vector<const Check*>& checks, Context& ctx) {
       const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
           Context::Clock::now() - started);
       for (auto& r : results) {
-        if (r.duration.count() == 0) r.duration = took;
+        if (r.duration.count() < 0) r.duration = took;
         tell([&](ProgressSink& p) { p.result_ready(r); });
       }
       ctx.publish(id, results);

@@ -95,6 +95,19 @@ std::optional<Connection> open_connection(Context& ctx, CheckResult& r) {
   return Connection{std::move(slot), proto::LineSession(stream, ctx.wait_budget())};
 }
 
+void keep_transcript(Context& ctx, std::string_view check, const Endpoint& e,
+                     const proto::LineSession& session) {
+  if (!ctx.options().trace) return;
+  std::string text;
+  for (const auto& line : session.transcript()) {
+    text += line.from;
+    text += ": ";
+    text += line.text;
+    text += '\n';
+  }
+  ctx.trace(fmt::format("{} {}", check, e.label()), std::move(text));
+}
+
 ChainStore& chain_store(Context& ctx) {
   return *ctx.shared<ChainStore>([] { return std::make_shared<ChainStore>(); });
 }

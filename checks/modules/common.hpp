@@ -83,6 +83,10 @@ struct ChainStore {
 };
 ChainStore& chain_store(Context& ctx);
 
+/// Records `session`'s transcript under "check endpoint" for --trace.
+void keep_transcript(Context& ctx, std::string_view check, const Endpoint& e,
+                     const proto::LineSession& session);
+
 /// Runs `work` for every item concurrently and returns the results in order.
 template <class Item, class Fn>
 std::vector<CheckResult> for_each_concurrently(const std::vector<Item>& items, Fn work) {

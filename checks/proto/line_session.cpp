@@ -58,7 +58,11 @@ Result<std::string> LineSession::read_line() {
         return fail(Failure::Kind::protocol,
                     fmt::format("the server sent a line longer than {} bytes", max_line_));
       }
-      transcript_.push_back({'S', line});
+      if (mask_server_ && line.size() > mask_keep_) {
+        transcript_.push_back({'S', line.substr(0, mask_keep_) + "<sasl payload>"});
+      } else {
+        transcript_.push_back({'S', line});
+      }
       return line;
     }
     if (buffer_.size() - pos_ > max_line_) {

@@ -45,6 +45,14 @@ class LineSession {
   /// Bytes received but not yet returned by read_line().
   std::size_t buffered() const { return buffer_.size() - pos_; }
 
+  /// While on, server lines enter the transcript as their first `keep` bytes (the
+  /// reply code, "334 " or "+ ") followed by "<sasl payload>": SASL challenges never
+  /// reach a trace.
+  void mask_server_payloads(bool on, std::size_t keep = 4) {
+    mask_server_ = on;
+    mask_keep_ = keep;
+  }
+
   Poco::Net::StreamSocket& socket() { return socket_; }
   const std::vector<TranscriptLine>& transcript() const { return transcript_; }
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
@@ -61,6 +69,8 @@ class LineSession {
   std::string buffer_;
   std::size_t pos_ = 0;
   bool eof_ = false;
+  bool mask_server_ = false;
+  std::size_t mask_keep_ = 4;
   std::vector<TranscriptLine> transcript_;
 };
 
