@@ -83,6 +83,141 @@ const std::vector<FindingInfo>& finding_catalog() {
          "SMTP greeting: outgoing mail fails.",
          "Open port 587 (STARTTLS, AUTH required) on the firewall and the gateway, and make "
          "sure the MTA listens there."},
+        // --- TLS sessions and certificates (checks/tls; rules in checks/tls/chain.cpp) ---
+        {"tls.none", "The endpoint offers no TLS", Severity::critical,
+         "The server does not offer TLS on this endpoint: no implicit TLS on 993/465, or no "
+         "STARTTLS in the capabilities of 143/587/25. A phone with \"Use SSL\" on (the default "
+         "for new accounts) cannot connect; with it off, the password and every message cross "
+         "the network in the clear.",
+         "Enable TLS on the endpoint (implicit TLS on 993 and 465, STARTTLS on 587) with a "
+         "certificate for the host name the phones use."},
+        {"tls.weak-cipher", "The negotiated cipher is weaker than 128 bits", Severity::critical,
+         "The cipher the server chose has fewer than 128 secret bits (export, DES, 3DES or "
+         "NULL ciphers). Apple's \"iPhone and IMAP\" guide asks for at least 128-bit ciphers; "
+         "weaker ones are broken or close to it.",
+         "Restrict the server's cipher list to ciphers of 128 bits or more (Mozilla's "
+         "intermediate configuration, or OpenSSL \"HIGH:!aNULL:!MD5:!3DES\")."},
+        {"tls.legacy-protocol", "The server accepts TLS 1.0 or 1.1", Severity::warning,
+         "The server completes handshakes with TLS 1.0 and/or TLS 1.1, which RFC 8996 "
+         "deprecates. Phones use TLS 1.2 or 1.3; keeping the old versions only helps "
+         "downgrade attacks and very old clients.",
+         "Set the server's minimum protocol to TLS 1.2 (Dovecot ssl_min_protocol = TLSv1.2; "
+         "Postfix smtpd_tls_protocols = >=TLSv1.2)."},
+        {"tls.no-tls13", "The server does not support TLS 1.3", Severity::info,
+         "The server negotiates at most TLS 1.2. Phones work with TLS 1.2, but TLS 1.3 is "
+         "faster to connect (one round trip less) and drops the legacy cipher suites.",
+         "Enable TLS 1.3 on the server (OpenSSL 1.1.1 or later; do not cap the maximum "
+         "protocol version)."},
+        {"cert.untrusted", "The certificate chain does not lead to a trusted root",
+         Severity::critical,
+         "Verification of the server's chain failed: it ends at a CA certificate that is not "
+         "in the trust store (a private CA, or a public CA whose intermediate is missing), or "
+         "OpenSSL rejected it for another reason it names in the evidence. A phone shows "
+         "\"Cannot Verify Server Identity\" and, for a managed account, does not connect.",
+         "Install a certificate from a CA the phones trust, or install your private root on "
+         "the phones with a configuration profile (and test with --ca-file); if the chain's "
+         "top certificate is an intermediate, configure the server to send its issuer too."},
+        {"cert.self-signed", "The server's certificate is self-signed", Severity::critical,
+         "The server's certificate is its own issuer: no CA vouches for it, so no phone trusts "
+         "it unless that very certificate is installed on the phone. Users who are asked to "
+         "\"Trust\" it learn to accept any certificate, including an attacker's.",
+         "Replace the certificate with one from a public CA (e.g. ACME / Let's Encrypt), or "
+         "issue it from a private CA whose root you install on the phones by configuration "
+         "profile."},
+        {"cert.incomplete-chain", "The server does not send its intermediate certificates",
+         Severity::critical,
+         "The server sends its leaf certificate but not the intermediate CA certificate(s) "
+         "that connect it to a root. mailready's rule: the server sent no certificate that "
+         "issued its last certificate, and that last certificate is not a CA (so the chain "
+         "cannot end at a root); or verification succeeded only because this machine's store "
+         "supplied an intermediate for a publicly trusted chain. Phones hold roots, not "
+         "intermediates: some clients work by luck (cached or fetched intermediates), others "
+         "fail, which is why it looks intermittent.",
+         "Configure the server with the full chain file: leaf first, then each intermediate "
+         "(Dovecot ssl_cert = <fullchain.pem; Postfix smtpd_tls_chain_files with key, leaf "
+         "and intermediates)."},
+        {"cert.expired", "A certificate in the chain has expired", Severity::critical,
+         "A certificate in the chain (the message names which: leaf, intermediate or root) is "
+         "past its notAfter date. Phones refuse the connection.",
+         "Renew the named certificate, install it with its current chain, and reload the "
+         "server; automate renewal (ACME) so it does not happen again."},
+        {"cert.not-yet-valid", "A certificate in the chain is not valid yet", Severity::critical,
+         "A certificate's notBefore date is in the future. Usually a clock is wrong (on the "
+         "CA, the server or the machine running mailready), or a freshly issued certificate "
+         "was back-dated incorrectly. Phones refuse it until that date.",
+         "Check the clocks (NTP) on the CA, the server and this machine; reissue the "
+         "certificate with a correct start date if needed."},
+        {"cert.expires-soon", "A certificate expires soon", Severity::warning,
+         "A certificate in the chain expires within the warning window (--cert-warn-days, 30 "
+         "days by default). When it expires, every phone stops connecting at once.",
+         "Renew the named certificate now and install it with its chain; check that automatic "
+         "renewal runs and that the server reloads after it."},
+        {"cert.hostname-mismatch", "The certificate is not valid for the host name",
+         Severity::critical,
+         "The host name the phones use does not match any subjectAltName of the leaf "
+         "certificate (RFC 6125: DNS names only, a wildcard covers exactly one left-most "
+         "label; an IP address must be an iPAddress entry). Phones never use the subject CN "
+         "(Apple HT210176), so a name only in the CN does not count.",
+         "Issue a certificate whose subjectAltName lists the exact host name the phones are "
+         "configured with (or a wildcard for its parent domain), or change the phones' host "
+         "name to one the certificate covers."},
+        {"cert.weak-key", "A certificate has a weak key", Severity::critical,
+         "The leaf or an intermediate CA certificate has an RSA key shorter than 2048 bits or "
+         "an EC key shorter than 256 bits. Apple (HT210176) requires RSA keys of 2048 bits or "
+         "more on TLS server certificates and issuing CAs; iOS 13 and later reject the "
+         "connection. Root certificates are not checked (they are trusted by being in the "
+         "store).",
+         "Reissue the certificate with an RSA 2048-bit (or larger) or ECDSA P-256 key; for an "
+         "intermediate, switch to a chain from the CA that uses a strong intermediate."},
+        {"cert.weak-signature", "A certificate is signed with SHA-1 or MD5", Severity::critical,
+         "The leaf or an intermediate certificate is signed with SHA-1 or MD5. Apple "
+         "(HT210176) requires SHA-2 family hashes in the signature algorithm of TLS server "
+         "certificates and issuing CAs; SHA-1-signed certificates are no longer trusted for "
+         "TLS. A root's own self-signature does not matter and is not checked.",
+         "Reissue the certificate signed with SHA-256 (or stronger), and use a chain whose "
+         "intermediates are SHA-2 signed."},
+        {"cert.apple-no-san", "The certificate has no subjectAltName", Severity::critical,
+         "The leaf certificate has no subjectAltName DNS name or IP address. Apple (HT210176) "
+         "requires the server's name in the subjectAltName extension and no longer trusts "
+         "names in the CommonName, so iOS 13 and later reject it for every host name.",
+         "Reissue the certificate with a subjectAltName listing every host name the phones "
+         "use (e.g. openssl req -addext \"subjectAltName=DNS:mail.example.com\")."},
+        {"cert.apple-no-server-auth-eku", "The certificate lacks the serverAuth extended key usage",
+         Severity::critical,
+         "Apple (HT210176) requires TLS server certificates issued on or after 2019-07-01 "
+         "(notBefore) to carry an ExtendedKeyUsage extension containing id-kp-serverAuth. "
+         "mailready does not count anyExtendedKeyUsage as meeting it, since the requirement "
+         "names serverAuth. iOS 13 and later reject such certificates.",
+         "Reissue the certificate with extendedKeyUsage = serverAuth (for OpenSSL: "
+         "-addext \"extendedKeyUsage=serverAuth\")."},
+        {"cert.apple-validity-too-long", "The certificate's validity is too long for Apple",
+         Severity::critical,
+         "Apple limits the validity of TLS server certificates: 825 days or fewer for those "
+         "issued on or after 2019-07-01 (HT210176), and 398 days or fewer for those issued on "
+         "or after 2020-09-01 that chain to a root in Apple's trust store (HT211025; roots "
+         "added by the user or an MDM profile are exempt from the 398-day rule). A day is "
+         "86,400 s and a part day counts as a whole day, measured from notBefore to notAfter. "
+         "Phones reject longer-lived certificates.",
+         "Reissue the certificate with a validity within the limit (398 days for public CAs, "
+         "825 for private ones), and renew it on a schedule."},
+        {"cert.cabf-validity", "The certificate exceeds the CA/Browser Forum's maximum validity",
+         Severity::info,
+         "The CA/Browser Forum Baseline Requirements shorten the maximum validity of publicly "
+         "trusted server certificates: 200 days for certificates issued from 2026-03-15, 100 "
+         "days from 2027-03-15, 47 days from 2029-03-15 (counted from notBefore through "
+         "notAfter inclusive). Browsers and platforms enforce these limits as they take "
+         "effect; today this is a heads-up.",
+         "Move certificate issuance to automated renewal (ACME) with validity within the "
+         "current limit."},
+        {"cert.endpoints-differ", "The endpoints of one host present different certificates",
+         Severity::info,
+         "The IMAP and SMTP endpoints (or the addresses) of the same host name present "
+         "different leaf certificates. That can be deliberate, but it is often a renewal "
+         "installed on one service and forgotten on another: it shows first as \"IMAP works, "
+         "sending fails\" when the old certificate expires.",
+         "Install the same renewed certificate on every service and address of the host, or "
+         "make sure each one is renewed by the same automation."},
+        // --- end of TLS sessions and certificates ---
     };
     std::sort(c.begin(), c.end(),
               [](const FindingInfo& a, const FindingInfo& b) { return a.id < b.id; });
