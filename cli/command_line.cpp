@@ -164,6 +164,26 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
   auto* explain = app.add_subcommand("explain", "Explain a finding id at length");
   explain->add_option("finding", inv.finding_id, "A finding id, e.g. port.filtered")->required();
 
+  // mailready serve --listen ADDRESS:PORT --config FILE (cli/serve.hpp)
+  auto* serve =
+      app.add_subcommand("serve", "Run as a Prometheus exporter: GET /probe?target=HOST");
+  serve->add_option("--listen", inv.serve.listen,
+                    "Address and port to listen on (:PORT: every address)")
+      ->default_val(inv.serve.listen)
+      ->type_name("ADDRESS:PORT");
+  serve->add_option("--config", inv.serve.config_path, "Modules and targets (JSON)")
+      ->required()
+      ->type_name("FILE");
+  serve->add_option("--max-concurrent", inv.serve.max_concurrent, "Probes running at once")
+      ->default_val(inv.serve.max_concurrent)
+      ->type_name("N")
+      ->check(CLI::Range(1, 256));
+  serve->add_option("--max-queued", inv.serve.max_queued,
+                    "Probes waiting for a slot; beyond them a probe is answered 503")
+      ->default_val(inv.serve.max_queued)
+      ->type_name("N")
+      ->check(CLI::Range(0, 1024));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -181,6 +201,10 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
   }
   if (explain->parsed()) {
     inv.command = Invocation::Command::explain;
+    return inv;
+  }
+  if (serve->parsed()) {
+    inv.command = Invocation::Command::serve;
     return inv;
   }
 

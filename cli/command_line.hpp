@@ -7,12 +7,13 @@
 #include <variant>
 
 #include "checks/core/options.hpp"
+#include "cli/serve.hpp"
 
 namespace mailready::cli {
 
 /// What the user asked mailready to do.
 struct Invocation {
-  enum class Command { check, checks, explain };
+  enum class Command { check, checks, explain, serve };
   Command command = Command::check;
   Options options;           ///< for `check`
   /// One report to write: a format and a file (empty: stdout).
@@ -25,6 +26,7 @@ struct Invocation {
   std::optional<int> nagios_critical_days;  ///< --critical
   bool quiet = false;        ///< no progress on stderr
   std::string finding_id;    ///< for `explain`
+  serve::ServeOptions serve; ///< for `serve`
 };
 
 /// Parses argv. Returns the Invocation, or the exit code to stop with when the

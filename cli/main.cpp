@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
       case cli::Invocation::Command::checks: rc = list_checks(); break;
       case cli::Invocation::Command::explain: rc = explain(inv.finding_id); break;
       case cli::Invocation::Command::check: rc = check(inv); break;
+      case cli::Invocation::Command::serve: rc = serve::run_serve(inv.serve); break;
     }
   } catch (const UsageError& e) {
     std::cerr << "mailready: " << e.what() << '\n';
