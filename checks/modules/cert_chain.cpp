@@ -132,9 +132,10 @@ class CertChain final : public Check {
     if (!chain.sent.empty()) {
       const auto& leaf = chain.sent.front();
       r.facts["leaf_sha256"] = leaf.sha256_fingerprint;
-      r.facts["not_after"] = tls::to_json(leaf, now).value("not_after", "");
+      const auto leaf_json = tls::to_json(leaf, now);
+      r.facts["not_after"] = leaf_json.value("not_after", "");
       r.facts["not_after_unix"] = leaf.not_after;
-      r.facts["days_left"] = (leaf.not_after - now) / 86400;
+      r.facts["days_left"] = leaf_json.value("days_left", std::int64_t{0});
     }
 
     tls::Policy policy;

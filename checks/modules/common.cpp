@@ -114,117 +114,164 @@ ChainStore& chain_store(Context& ctx) {
 
 namespace {
 
-/// SMTP: banner, EHLO, STARTTLS. IMAP: greeting, CAPABILITY, STARTTLS.
-TlsAttempt starttls_attempt(Context& ctx, const Endpoint& e, proto::LineSession& session,
-                            const Poco::Net::Context::Ptr& tls) {
-  TlsAttempt out;
-  std::optional<proto::TlsSession> got;
-  std::optional<proto::Failure> failure;
+/// SMTP: banner, EHLO. IMAP: greeting, CAPABILITY. Fills `ready`'s capabilities; false
+/// (with ready.detail) when the server does not get that far.
+bool greet(proto::LineSession& session, const Endpoint& e, ReadySession& ready) {
   if (e.protocol == Protocol::smtp) {
     auto banner = proto::read_smtp_reply(session);
     if (!banner || banner->code != 220) {
-      out.detail = banner ? "no 220 greeting: " + banner->raw() : banner.failure().message;
-      return out;
+      ready.detail = banner ? "no 220 greeting: " + banner->raw() : banner.failure().message;
+      return false;
     }
     auto ehlo = proto::smtp_command(session, "EHLO " + proto::ehlo_name(session));
     if (!ehlo || ehlo->code != 250) {
-      out.detail = ehlo ? "EHLO refused: " + ehlo->raw() : ehlo.failure().message;
-      return out;
+      ready.detail = ehlo ? "EHLO refused: " + ehlo->raw() : ehlo.failure().message;
+      return false;
     }
-    if (!proto::parse_ehlo(ehlo.value()).starttls) {
-      out.kind = TlsAttempt::Kind::no_starttls;
-      out.detail = "EHLO does not advertise STARTTLS";
-      return out;
+    ready.ehlo = proto::parse_ehlo(ehlo.value());
+    return true;
+  }
+  auto line = session.read_line();
+  if (!line) {
+    ready.detail = line.failure().message;
+    return false;
+  }
+  const auto greeting = proto::parse_imap_greeting(line.value());
+  if (greeting.kind != proto::ImapGreeting::Kind::ok) {
+    ready.detail = "no * OK greeting: " + line.value();
+    return false;
+  }
+  ready.capabilities = greeting.capabilities;
+  if (ready.capabilities.empty()) {
+    auto reply = proto::imap_command(session, ready.next_tag(), "CAPABILITY");
+    if (reply) ready.capabilities = proto::capabilities_of(reply.value());
+  }
+  return true;
+}
+
+/// STARTTLS and the capabilities again (they change after TLS).
+void upgrade(Context& ctx, proto::LineSession& session, const Endpoint& e,
+             const Poco::Net::Context::Ptr& tls, ReadySession& ready) {
+  std::optional<proto::TlsSession> got;
+  std::optional<proto::Failure> failure;
+  std::string refused;
+  if (e.protocol == Protocol::smtp) {
+    if (!ready.ehlo.starttls) {
+      ready.kind = TlsAttempt::Kind::no_starttls;
+      ready.detail = "EHLO does not advertise STARTTLS";
+      return;
     }
     auto up = proto::smtp_starttls(session, e.host, tls, ctx.wait_budget());
     if (!up) {
-      out.detail = up.failure().message;
-      return out;
-    }
-    if (!up->tls && !up->tls_failure) {
-      out.kind = TlsAttempt::Kind::no_starttls;
-      out.detail = "STARTTLS refused: " + up->reply.raw();
-      return out;
+      ready.detail = up.failure().message;
+      return;
     }
     got = up->tls;
     failure = up->tls_failure;
-    if (got) (void)proto::smtp_command(session, "QUIT");
+    refused = up->reply.raw();
   } else {
-    auto line = session.read_line();
-    if (!line) {
-      out.detail = line.failure().message;
-      return out;
+    if (!proto::has_capability(ready.capabilities, "STARTTLS")) {
+      ready.kind = TlsAttempt::Kind::no_starttls;
+      ready.detail = "CAPABILITY does not list STARTTLS";
+      return;
     }
-    const auto greeting = proto::parse_imap_greeting(line.value());
-    if (greeting.kind != proto::ImapGreeting::Kind::ok) {
-      out.detail = "no * OK greeting: " + line.value();
-      return out;
-    }
-    auto caps = greeting.capabilities;
-    if (caps.empty()) {
-      auto reply = proto::imap_command(session, "t1", "CAPABILITY");
-      if (reply) caps = proto::capabilities_of(reply.value());
-    }
-    if (!proto::has_capability(caps, "STARTTLS")) {
-      out.kind = TlsAttempt::Kind::no_starttls;
-      out.detail = "CAPABILITY does not list STARTTLS";
-      return out;
-    }
-    auto up = proto::imap_starttls(session, "t2", e.host, tls, ctx.wait_budget());
+    auto up = proto::imap_starttls(session, ready.next_tag(), e.host, tls, ctx.wait_budget());
     if (!up) {
-      out.detail = up.failure().message;
-      return out;
-    }
-    if (!up->tls && !up->tls_failure) {
-      out.kind = TlsAttempt::Kind::no_starttls;
-      out.detail = "STARTTLS refused: " + up->reply.text;
-      return out;
+      ready.detail = up.failure().message;
+      return;
     }
     got = up->tls;
     failure = up->tls_failure;
-    if (got) (void)proto::imap_command(session, "t3", "LOGOUT");
+    refused = up->reply.text;
   }
   if (failure) {
-    out.kind = TlsAttempt::Kind::handshake_failed;
-    out.detail = failure->message;
-    return out;
+    ready.kind = TlsAttempt::Kind::handshake_failed;
+    ready.detail = failure->message;
+    return;
   }
-  out.kind = TlsAttempt::Kind::ok;
-  out.session = *got;
-  return out;
+  if (!got) {
+    ready.kind = TlsAttempt::Kind::no_starttls;
+    ready.detail = "STARTTLS refused: " + refused;
+    return;
+  }
+  ready.tls = got;
+  // Capabilities again, now over TLS.
+  if (e.protocol == Protocol::smtp) {
+    auto ehlo = proto::smtp_command(session, "EHLO " + proto::ehlo_name(session));
+    if (ehlo && ehlo->code == 250) ready.ehlo = proto::parse_ehlo(ehlo.value());
+  } else {
+    auto reply = proto::imap_command(session, ready.next_tag(), "CAPABILITY");
+    if (reply) ready.capabilities = proto::capabilities_of(reply.value());
+  }
+  ready.kind = TlsAttempt::Kind::ok;
 }
 
 }  // namespace
 
-TlsAttempt establish_tls(Context& ctx, const Endpoint& e, const proto::TlsClientConfig& config) {
-  TlsAttempt out;
+std::string ReadySession::next_tag() { return fmt::format("m{}", ++tag_); }
+
+void ReadySession::close() {
+  if (!conn) return;
+  if (protocol == Protocol::smtp) {
+    (void)proto::smtp_command(conn->session, "QUIT");
+  } else {
+    (void)proto::imap_command(conn->session, next_tag(), "LOGOUT");
+  }
+  conn->session.close();
+}
+
+ReadySession open_session(Context& ctx, const Endpoint& e, const proto::TlsClientConfig& config,
+                          bool want_tls) {
+  ReadySession ready;
+  ready.protocol = e.protocol;
   Slot slot = ctx.acquire_slot(e.address);
   if (!slot) {
-    out.detail = "run deadline reached while waiting for a connection slot";
-    return out;
+    ready.detail = "run deadline reached while waiting for a connection slot";
+    return ready;
   }
   auto socket = proto::connect_tcp(e.address, e.port, ctx.wait_budget());
   if (!socket) {
-    out.detail = "connect: " + socket.failure().message;
-    return out;
+    ready.detail = "connect: " + socket.failure().message;
+    return ready;
   }
+  Poco::Net::StreamSocket stream = socket.value();
   const auto tls = client_context(ctx, config);
   if (e.tls == TlsMode::implicit) {
     Poco::Net::StreamSocket secure;
-    auto got = proto::handshake(socket.value(), e.host, tls, ctx.wait_budget(), secure);
+    auto got = proto::handshake(stream, e.host, tls, ctx.wait_budget(), secure);
     if (!got) {
-      out.kind = TlsAttempt::Kind::handshake_failed;
-      out.detail = got.failure().message;
-    } else {
-      out.kind = TlsAttempt::Kind::ok;
-      out.session = got.value();
-      secure.close();
+      ready.kind = TlsAttempt::Kind::handshake_failed;
+      ready.detail = got.failure().message;
+      return ready;
     }
-    return out;
+    ready.tls = got.value();
+    stream = secure;
   }
-  proto::LineSession session(socket.value(), ctx.wait_budget());
-  out = starttls_attempt(ctx, e, session, tls);
-  session.close();
+  ready.conn.emplace(Connection{std::move(slot), proto::LineSession(stream, ctx.wait_budget())});
+  auto& session = ready.conn->session;
+  if (!greet(session, e, ready)) {
+    ready.kind = TlsAttempt::Kind::not_reached;
+    ready.close();
+    ready.conn.reset();
+    return ready;
+  }
+  if (e.tls == TlsMode::implicit) {
+    ready.kind = TlsAttempt::Kind::ok;
+  } else if (want_tls) {
+    upgrade(ctx, session, e, tls, ready);
+  } else {
+    ready.kind = TlsAttempt::Kind::no_starttls;  // plaintext on purpose
+  }
+  return ready;
+}
+
+TlsAttempt establish_tls(Context& ctx, const Endpoint& e, const proto::TlsClientConfig& config) {
+  ReadySession ready = open_session(ctx, e, config, true);
+  TlsAttempt out;
+  out.kind = ready.kind;
+  out.detail = ready.detail;
+  if (ready.tls) out.session = *ready.tls;
+  ready.close();
   return out;
 }
 

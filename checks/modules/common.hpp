@@ -16,6 +16,7 @@
 #include "checks/core/model.hpp"
 #include "checks/proto/line_session.hpp"
 #include "checks/proto/result.hpp"
+#include "checks/proto/smtp.hpp"
 #include "checks/proto/tls.hpp"
 
 namespace mailready::checks {
@@ -71,6 +72,31 @@ struct TlsAttempt {
   proto::TlsSession session;
   std::string detail;
 };
+
+/// A session greeted and, where asked, upgraded to TLS: ready for commands.
+struct ReadySession {
+  TlsAttempt::Kind kind = TlsAttempt::Kind::not_reached;
+  std::string detail;                      ///< why it is not `ok`
+  std::optional<Connection> conn;          ///< set unless not_reached / handshake_failed
+  std::optional<proto::TlsSession> tls;    ///< set when TLS is up
+  std::vector<std::string> capabilities;   ///< IMAP: the latest CAPABILITY
+  proto::SmtpCapabilities ehlo;            ///< SMTP: the latest EHLO
+  Protocol protocol = Protocol::imap;
+
+  /// The next IMAP tag ("m1", "m2", ...).
+  std::string next_tag();
+  /// Says goodbye (LOGOUT / QUIT) and closes; a server that does not answer is fine.
+  void close();
+
+ private:
+  int tag_ = 0;
+};
+
+/// Connects to `e` (holding a slot), reads the greeting and the capabilities, and gets
+/// TLS as the endpoint provides it: implicit, or STARTTLS when `want_tls` (and then the
+/// capabilities again). kind says how far it got.
+ReadySession open_session(Context& ctx, const Endpoint& e, const proto::TlsClientConfig& config,
+                          bool want_tls);
 
 /// Connects to `e` (holding a slot) and negotiates TLS with a context made from
 /// `config` (plus --ca-file); closes the connection afterwards.

@@ -8,6 +8,30 @@ namespace mailready::checks {
 const std::vector<FindingInfo>& finding_catalog() {
   static const std::vector<FindingInfo> catalog = [] {
     std::vector<FindingInfo> c = {
+        {"auth.plaintext-before-tls", "Passwords can be sent before TLS", Severity::critical,
+         "PLAIN, LOGIN or the IMAP LOGIN command is offered on a connection without TLS. A "
+         "client (or a phone set to not use SSL) will send the password in the clear, where "
+         "anyone on the path can read it.",
+         "Offer password mechanisms only after STARTTLS (Dovecot: disable_plaintext_auth = yes; "
+         "Postfix: smtpd_tls_auth_only = yes), or only on implicit-TLS ports."},
+        {"auth.no-iphone-mechanism", "No mechanism an iPhone can be set to use", Severity::critical,
+         "None of Password (PLAIN / LOGIN / IMAP LOGIN), MD5 Challenge-Response (CRAM-MD5), "
+         "NTLM or HTTP MD5 Digest (DIGEST-MD5) is offered, so no iPhone Authentication setting "
+         "can log in.",
+         "Enable PLAIN and LOGIN after TLS (Dovecot: auth_mechanisms = plain login; Postfix "
+         "through Dovecot SASL), or CRAM-MD5 / NTLM where policy requires them."},
+        {"auth.failed", "A login was refused", Severity::critical,
+         "The server refused the login with the given user and password for this mechanism. "
+         "Critical when no mechanism works on the endpoint (the phone cannot log in); a warning "
+         "when another one does (set the phone's Authentication to that one).",
+         "Check the user name and password; read the server's reply in the evidence: "
+         "[AUTHENTICATIONFAILED] / 535 5.7.8 mean wrong credentials, [UNAVAILABLE] / 454 4.7.0 "
+         "mean the directory or backend did not answer."},
+        {"auth.accepts-bad-password", "A wrong password was accepted", Severity::critical,
+         "The server accepted a login with a deliberately wrong password. Anyone who knows a "
+         "user name can log in.",
+         "Fix the passdb (no 'nopassword', no allow-all); check the gateway's authentication "
+         "against the directory."},
         {"dns.unresolved", "The host name does not resolve", Severity::critical,
          "The name the phones are configured with has no A or AAAA record, so no device can "
          "connect at all. Phones resolve the name through the carrier's or the Wi-Fi's "
