@@ -7,6 +7,11 @@
 #   ci/lab.sh exec CMD...  run CMD inside the namespace
 #   ci/lab.sh selftest     check the running lab against this contract (ci/lab-selftest.py)
 #
+# MAILREADY_LAB_DIR (default /tmp/mailready-lab) and MAILREADY_LAB_NS (default
+# mailready-lab) let a second lab run beside the first, e.g. to work on this script while
+# tests use the lab: MAILREADY_LAB_NS=mrlab-dev MAILREADY_LAB_DIR=/tmp/mrlab-dev ci/lab.sh start.
+# Tests look for the defaults.
+#
 # Contract (tests and the C++ code rely on it):
 #   namespace mailready-lab, only lo up; 127.0.0.0/8 local on lo.
 #   /etc/netns/mailready-lab/hosts: 127.0.10.10 mail.lab.test, 127.0.10.20 fw.lab.test,
@@ -31,11 +36,34 @@
 #       tls10.lab.test      127.0.10.36  accepts TLS 1.0 and 1.1 besides 1.2 and 1.3
 #       nostarttls.lab.test 127.0.10.37  25 and 587 offer no STARTTLS (587 offers AUTH in
 #                                        the clear); 143 keeps STARTTLS; 465/993 normal
+#       plainauth.lab.test  127.0.10.38  plaintext auth before TLS: IMAP 143 offers LOGIN and
+#                                        AUTH=PLAIN/LOGIN before STARTTLS (no LOGINDISABLED),
+#                                        POP3 110 USER/PLAIN before STLS; SMTP 587 offers
+#                                        STARTTLS and AUTH PLAIN LOGIN ... before it
+#       nomech.lab.test     127.0.10.39  only SCRAM-SHA-256: IMAP (143 after STARTTLS, 993)
+#                                        AUTH=SCRAM-SHA-256 + LOGINDISABLED, POP3 SASL
+#                                        SCRAM-SHA-256, SMTP 587 (after STARTTLS) and 465
+#                                        AUTH SCRAM-SHA-256; nothing an iPhone can use
 #     Files: $LAB_DIR/pki/<name>/leaf.pem, leaf.key, served.pem (what the servers send).
 #     "ci/lab.sh status" lists the dates as built.
 #   dark.lab.test 127.0.10.30: every TCP port DROPped (filtered); nothing listens.
-#   Users alice@lab.test, bob@lab.test; passwords (random per start, no trailing newline)
-#     in $LAB_DIR/secrets/{alice,bob}.password; mail in $LAB_DIR/mail/lab.test/<user>/Maildir.
+#   Users alice@lab.test, bob@lab.test, carol@lab.test; passwords (random per start, no
+#     trailing newline) in $LAB_DIR/secrets/{alice,bob,carol}.password; alice's and bob's are
+#     20 letters and digits, carol's is 'c"a\rol pass' (double quote, a real backslash, a
+#     space) followed by 8 random letters and digits: IMAP must send it as a quoted string
+#     with escapes or a literal. Mail in $LAB_DIR/mail/lab.test/<user>/Maildir.
+#   Authentication (Dovecot and Postfix alike; plainauth and nomech differ as said above):
+#     mechanisms PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 NTLM, all from the passdb's
+#     cleartext passwords. IMAP 143 / POP3 110 before STARTTLS offer only the non-plaintext
+#     ones (CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 NTLM; IMAP LOGINDISABLED, POP3 no USER);
+#     993/995 and after STARTTLS all six. SMTP 587 offers AUTH only after STARTTLS (all
+#     six), 465 all six, 25 none.
+#     NTLM is NTLMv2 only (ci/lab/ntlm_auth.py behind Dovecot's winbind mechanism): user
+#     "alice" with domain "LAB" (the challenge's target name; "lab.test" or an empty domain
+#     also do), or user "alice@lab.test" with an empty domain; names match case-insensitively.
+#     NTLMv1 (24-byte NT response), LM-only and anonymous answers are refused.
+#     Failed logins: auth_failure_delay 1 s, i.e. answered after 0.5-1.0 s; no auth penalty
+#     (Dovecot's default adds 4, 8, then 15 s before each next attempt from that address).
 #
 # The client source address: the lab's 127.0.10.x addresses are deliberately NOT assigned to lo.
 # The kernel's "local 127.0.0.0/8 ... src 127.0.0.1" route still makes them local (servers
@@ -45,7 +73,8 @@
 set -euo pipefail
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
-NS=mailready-lab
+NS=${MAILREADY_LAB_NS:-mailready-lab}
+[[ "$NS" =~ ^[A-Za-z0-9_-]{1,32}$ ]] || { echo "lab: MAILREADY_LAB_NS must be 1-32 of A-Z a-z 0-9 _ -: $NS" >&2; exit 1; }
 LAB_DIR=${MAILREADY_LAB_DIR:-/tmp/mailready-lab}
 NETNS_ETC=/etc/netns/$NS
 MAIL_IP=127.0.10.10
@@ -66,15 +95,29 @@ DOMAIN=lab.test
 #   tls10       valid chain; TLS 1.0 and 1.1 accepted besides 1.2/1.3 (Dovecot: SECLEVEL=0
 #               on this host only; Postfix: smtpd_tls_protocols on its listeners only)
 #   nostarttls  valid chain; SMTP 25 and 587 offer no STARTTLS (143 still does)
+#   plainauth   valid chain; plaintext auth before TLS (Dovecot: disable_plaintext_auth = no
+#               for its address; Postfix 587: smtpd_tls_auth_only = no)
+#   nomech      valid chain; only SCRAM-SHA-256, from a second Dovecot instance (auth
+#               mechanisms are per auth process, not per address) whose auth socket also
+#               serves Postfix's SASL on this host's 587 and 465
 DEFECT_HOSTS=(expired:127.0.10.31 selfsigned:127.0.10.32 nochain:127.0.10.33
-  wrongname:127.0.10.34 weak:127.0.10.35 tls10:127.0.10.36 nostarttls:127.0.10.37)
+  wrongname:127.0.10.34 weak:127.0.10.35 tls10:127.0.10.36 nostarttls:127.0.10.37
+  plainauth:127.0.10.38 nomech:127.0.10.39)
+NOMECH_IP=127.0.10.39
 # dark.lab.test: every TCP port dropped by the namespace firewall, no server behind it.
 DARK_IP=127.0.10.30
 DARK_HOST=dark.lab.test
 # The expired leaf's validity: fixed dates, a past quarter (RFC 5280 times, UTC).
 EXPIRED_START=20240101000000Z
 EXPIRED_END=20240331235959Z
-USERS=(alice bob)
+USERS=(alice bob carol)
+# carol's password starts with this (then 8 random alphanumerics): a double quote, a
+# backslash followed by r (two characters, not CR) and a space.
+CAROL_PREFIX='c"a\rol pass'
+# Authentication (Dovecot, and Postfix through Dovecot's auth socket).
+AUTH_MECHS="plain login cram-md5 scram-sha-1 scram-sha-256 ntlm"
+NOMECH_MECHS="scram-sha-256"
+AUTH_FAILURE_DELAY=1s
 # Mail is owned by a dedicated system user, created on first start and kept afterwards
 # (like a package's system user); stop removes everything else.
 MAIL_USER=mailready-lab
@@ -83,6 +126,8 @@ MARKER=.mailready-lab
 
 DOVECOT_DIR=$LAB_DIR/dovecot
 DOVECOT_RUN=$DOVECOT_DIR/run                # Dovecot base_dir; master.pid lives here
+NOMECH_DIR=$LAB_DIR/dovecot-nomech           # the second Dovecot, for nomech.lab.test only
+NOMECH_RUN=$NOMECH_DIR/run
 # Postfix wants everything under its config_directory owned by root (postfix-script
 # check-warn), so queue and data directories are siblings, not children.
 POSTFIX_DIR=$LAB_DIR/postfix                 # Postfix config_directory
@@ -119,7 +164,8 @@ is_lab_pid() {
        "net:[$(stat -L -c %i "/run/netns/$NS" 2>/dev/null)]" ]; then
     return 0
   fi
-  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF "$DOVECOT_DIR/dovecot.conf" && return 0
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" \
+    | grep -qxF -e "$DOVECOT_DIR/dovecot.conf" -e "$NOMECH_DIR/dovecot.conf" && return 0
   tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "MAIL_CONFIG=$POSTFIX_DIR" && return 0
   return 1
 }
@@ -132,6 +178,7 @@ defect_ip() {
   return 1
 }
 dovecot_pid() { read_pid "$DOVECOT_RUN/master.pid"; }
+nomech_pid() { read_pid "$NOMECH_RUN/master.pid"; }
 postfix_pid() { read_pid "$POSTFIX_QUEUE/pid/master.pid"; }
 
 # Listeners that must answer: host:port:kind. fw.lab.test 465 is dropped and 587 reset;
@@ -177,7 +224,8 @@ probe() {
 }
 
 is_up() {
-  ns_exists && is_lab_pid "$(dovecot_pid)" && is_lab_pid "$(postfix_pid)" \
+  ns_exists && is_lab_pid "$(dovecot_pid)" && is_lab_pid "$(nomech_pid)" \
+    && is_lab_pid "$(postfix_pid)" \
     && in_ns "$SELF" _probe 0 >/dev/null 2>&1
 }
 
@@ -218,11 +266,11 @@ wait_gone() { # wait_gone TENTHS PID...
 
 do_stop() {
   local quiet=${1:-}
-  local dp pp
-  dp=$(dovecot_pid); pp=$(postfix_pid)
+  local dp np pp
+  dp=$(dovecot_pid); np=$(nomech_pid); pp=$(postfix_pid)
   # The masters take their children down on SIGTERM.
   local p masters=() kids=()
-  for p in $dp $pp; do is_lab_pid "$p" && masters+=("$p"); done
+  for p in $dp $np $pp; do is_lab_pid "$p" && masters+=("$p"); done
   if [ ${#masters[@]} -gt 0 ]; then
     # Their children (one smtpd per listener, login processes) may outlive them by a
     # moment: wait for those too before calling anything a leftover.
@@ -262,6 +310,7 @@ do_stop() {
 # RSA key generation is most of the PKI's cost (0.2-0.7 s a key here): all keys are made
 # at once in the background, from the start of do_start, and make_pki waits for them.
 KEYGEN_PIDS=()
+POSTFIX_CHECK_PID=
 start_keygen() {
   local d=$PKI name bits
   mkdir -p "$d"
@@ -381,6 +430,16 @@ subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid:always
 EOF
   done
+  # The requests in parallel (openssl ca, which keeps a database, runs one at a time).
+  local reqs=()
+  for h in $(defect_names); do
+    fqdn=$h.$DOMAIN
+    [ "$h" = wrongname ] && fqdn=other.$DOMAIN
+    openssl req -config "$d/openssl.cnf" -new -key "$d/$h/leaf.key" -out "$d/$h/leaf.csr" \
+      -subj "/O=mailready lab/CN=$fqdn" &
+    reqs+=($!)
+  done
+  for h in "${reqs[@]}"; do wait "$h" || die "openssl req failed"; done
   for h in $(defect_names); do
     fqdn=$h.$DOMAIN from=$start to=$end md=sha256
     signer=(-cert "$d/intermediate.pem" -keyfile "$d/intermediate.key")
@@ -390,8 +449,6 @@ EOF
       wrongname) fqdn=other.$DOMAIN ;;
       weak) md=sha1 ;;
     esac
-    openssl req -config "$d/openssl.cnf" -new -key "$d/$h/leaf.key" -out "$d/$h/leaf.csr" \
-      -subj "/O=mailready lab/CN=$fqdn"
     openssl ca -config "$d/openssl.cnf" -name lab_ca -batch -notext -md "$md" \
       -startdate "$from" -enddate "$to" "${signer[@]}" -extensions "v3_leaf_$h" \
       -in "$d/$h/leaf.csr" -out "$d/$h/leaf.pem" 2>>"$LOG/pki.log"
@@ -420,6 +477,8 @@ EOF
   } >"$LAB_DIR/hosts.txt"
 }
 
+upper() { echo "$*" | tr '[:lower:]' '[:upper:]'; }
+
 defect_text() {
   case $1 in
     expired) echo "leaf expired (fixed dates)" ;;
@@ -429,6 +488,8 @@ defect_text() {
     weak) echo "RSA 1024 leaf key, sha1WithRSAEncryption; TLS >= 1.2" ;;
     tls10) echo "accepts TLS 1.0 and 1.1 too" ;;
     nostarttls) echo "no STARTTLS on 25 and 587 (143 has it)" ;;
+    plainauth) echo "PLAIN/LOGIN before STARTTLS (IMAP 143, POP3 110, SMTP 587)" ;;
+    nomech) echo "only SCRAM-SHA-256 (IMAP, POP3, SMTP 587/465)" ;;
   esac
 }
 
@@ -441,9 +502,12 @@ make_users() {
   : >"$DOVECOT_DIR/users"
   : >"$POSTFIX_DIR/vmailbox"
   for u in "${USERS[@]}"; do
-    # 20 alphanumerics: no ':' (passwd-file separator), nothing a test must escape.
+    # 20 alphanumerics: no ':' (passwd-file separator), nothing a test must escape. carol:
+    # a fixed prefix with a double quote, a backslash and a space, then 8 alphanumerics.
+    # Dovecot's passwd-file takes the field verbatim (no unescaping; only ':' is special).
     pw=$(tr -dc A-Za-z0-9 </dev/urandom | head -c 20 || true)
     [ ${#pw} -eq 20 ] || die "could not generate a password"
+    [ "$u" = carol ] && pw=$CAROL_PREFIX${pw:0:8}
     (umask 077; printf '%s' "$pw" >"$LAB_DIR/secrets/$u.password")
     # PLAIN scheme: CRAM-MD5 needs the cleartext password in the passdb.
     printf '%s@%s:{PLAIN}%s:%s:%s::%s/mail/%s/%s::\n' \
@@ -474,42 +538,52 @@ EOF
     sed -E 's/^hosts:.*/hosts:          files dns/' /etc/nsswitch.conf >"$NETNS_ETC/nsswitch.conf"
     grep -q '^hosts:' "$NETNS_ETC/nsswitch.conf" || echo 'hosts: files dns' >>"$NETNS_ETC/nsswitch.conf"
   fi
-  # Firewall for fw.lab.test and dark.lab.test only, in a dedicated chain.
-  in_ns iptables -N "$FW_CHAIN"
-  in_ns iptables -A "$FW_CHAIN" -d "$FW_IP" -p tcp --dport 587 -j REJECT --reject-with tcp-reset
-  in_ns iptables -A "$FW_CHAIN" -d "$FW_IP" -p tcp --dport 465 -j DROP
-  in_ns iptables -A "$FW_CHAIN" -d "$DARK_IP" -p tcp -j DROP
-  in_ns iptables -A INPUT -j "$FW_CHAIN"
+  # Firewall for fw.lab.test and dark.lab.test only, in a dedicated chain. One shell in
+  # the namespace for all rules (each "ip netns exec" costs 0.1 s).
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  in_ns sh -ec 'iptables -N "$1"
+    iptables -A "$1" -d "$2" -p tcp --dport 587 -j REJECT --reject-with tcp-reset
+    iptables -A "$1" -d "$2" -p tcp --dport 465 -j DROP
+    iptables -A "$1" -d "$3" -p tcp -j DROP
+    iptables -A INPUT -j "$1"' sh "$FW_CHAIN" "$FW_IP" "$DARK_IP"
 }
 
 # Dovecot 2.3.19's default ssl_cipher_list (doveconf -d ssl_cipher_list), with ':' before @STRENGTH.
 DOVECOT_CIPHERS='ALL:!kRSA:!SRP:!kDHd:!DSS:!aNULL:!eNULL:!EXPORT:!DES:!3DES:!MD5:!PSK:!RC4:!ADH:!LOW:@STRENGTH'
-make_dovecot() {
-  local uid=$1
-  mkdir -p "$DOVECOT_DIR/state"
-  cat >"$DOVECOT_DIR/dovecot.conf" <<EOF
-# mailready lab Dovecot, generated by ci/lab.sh. Started as: dovecot -c $DOVECOT_DIR/dovecot.conf
-instance_name = mailready-lab
-base_dir = $DOVECOT_RUN
-state_dir = $DOVECOT_DIR/state
-log_path = $LOG/dovecot.log
-hostname = $MAIL_HOST
-protocols = imap pop3 lmtp
-listen = $MAIL_IP, $FW_IP$(printf ', %s' "${DEFECT_HOSTS[@]#*:}")
+# Settings both Dovecot instances share: authentication, users, mailboxes, listeners.
+# dovecot_common UID MECHANISMS
+dovecot_common() {
+  cat <<EOF
 # No login_trusted_networks: nothing counts as secured but TLS (see the note at the
 # top of ci/lab.sh about source addresses).
 login_trusted_networks =
 disable_plaintext_auth = yes
-auth_mechanisms = plain login cram-md5
+auth_mechanisms = $2
 auth_verbose = yes
-# auth_failure_delay and the auth penalty stay at their defaults, as on real servers.
+# Brute-force slowdowns, lowered for the lab only (real servers keep Dovecot's defaults).
+# A failed login is answered after auth_failure_delay, counted in whole seconds from the
+# failure's second and checked every 0.5 s: 0.5-1.0 s here (measured; 1.5-2.0 s with the
+# default 2 s). Not 0: tests must see that failures are slow.
+auth_failure_delay = $AUTH_FAILURE_DELAY
+# The auth penalty is off. With it, each failure from a client address puts a growing wait
+# before that address's next authentication, failed or good (measured with Dovecot's
+# defaults: 4, 8, then 15 s; a success resets it): one test's wrong passwords would slow
+# down every test after it, all of which connect from 127.0.0.1. Dovecot 2.3 has no
+# setting for it, but the auth process keeps it off when anvil's anvil-auth-penalty socket
+# does not exist (ENOENT: silently, at once; auth-penalty.c), and mode 0 tells the master
+# not to create that listener. login_trusted_networks would also exempt an address, but it
+# makes connections from it "secured" (plaintext auth before TLS): not an option.
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
 
 ssl = yes
-ssl_cert = <$PKI/chain.pem
-ssl_key = <$PKI/leaf.key
 ssl_dh = </usr/share/dovecot/dh.pem
 
-first_valid_uid = $uid
+first_valid_uid = $1
+# PLAIN scheme (cleartext): CRAM-MD5 and SCRAM need it (Dovecot computes their keys).
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $DOVECOT_DIR/users
@@ -557,18 +631,64 @@ service pop3-login {
     ssl = yes
   }
 }
-service lmtp {
-  # Postfix delivers here (virtual_transport).
-  unix_listener lmtp-postfix {
-    mode = 0600
-    user = postfix
-    group = postfix
-  }
-}
 service auth {
   # Postfix SASL (smtpd_sasl_type = dovecot).
   unix_listener auth-postfix {
     mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+EOF
+}
+
+# NTLM: Dovecot's winbind mechanism runs auth_winbind_helper_path with one argument
+# (--helper-protocol=squid-2.5-ntlmssp) as the auth process's user (dovecot). The helper
+# is a copy of ci/lab/ntlm_auth.py (the lab keeps running whatever happens to the work
+# tree) behind a wrapper that names the passdb file and a log.
+install_ntlm_helper() {
+  local src
+  src=$(dirname "$SELF")/lab/ntlm_auth.py
+  /usr/bin/python3 -I "$src" --selftest >"$LOG/ntlm-auth-selftest.log" 2>&1 \
+    || { cat "$LOG/ntlm-auth-selftest.log" >&2; die "ci/lab/ntlm_auth.py fails its self-test"; }
+  install -m 755 "$src" "$DOVECOT_DIR/ntlm_auth.py"
+  cat >"$DOVECOT_DIR/ntlm_auth" <<EOF
+#!/bin/sh
+# Dovecot's winbind helper for the mailready lab (ci/lab/ntlm_auth.py).
+exec /usr/bin/python3 -I $DOVECOT_DIR/ntlm_auth.py "\$@" --users $DOVECOT_DIR/users --log $LOG/ntlm-auth.log
+EOF
+  chmod 755 "$DOVECOT_DIR/ntlm_auth"
+  install -m 640 -o dovecot -g dovecot /dev/null "$LOG/ntlm-auth.log"
+}
+
+make_dovecot() {
+  local uid=$1
+  mkdir -p "$DOVECOT_DIR/state" "$NOMECH_DIR/state"
+  install_ntlm_helper
+  local h listen=()
+  for h in "${DEFECT_HOSTS[@]}"; do [ "${h%%:*}" = nomech ] || listen+=("${h#*:}"); done
+  cat >"$DOVECOT_DIR/dovecot.conf" <<EOF
+# mailready lab Dovecot, generated by ci/lab.sh. Started as: dovecot -c $DOVECOT_DIR/dovecot.conf
+# Every host but nomech.lab.test (which has its own instance: $NOMECH_DIR).
+instance_name = mailready-lab
+base_dir = $DOVECOT_RUN
+state_dir = $DOVECOT_DIR/state
+log_path = $LOG/dovecot.log
+hostname = $MAIL_HOST
+protocols = imap pop3 lmtp
+listen = $MAIL_IP, $FW_IP$(printf ', %s' "${listen[@]}")
+$(dovecot_common "$uid" "$AUTH_MECHS")
+# NTLM (NTLMv2 only) through the winbind mechanism and the lab's own helper.
+auth_use_winbind = yes
+auth_winbind_helper_path = $DOVECOT_DIR/ntlm_auth
+
+ssl_cert = <$PKI/chain.pem
+ssl_key = <$PKI/leaf.key
+
+service lmtp {
+  # Postfix delivers here (virtual_transport).
+  unix_listener lmtp-postfix {
+    mode = 0600
     user = postfix
     group = postfix
   }
@@ -579,8 +699,9 @@ protocol lmtp {
 
 # The defect hosts: same services, their own certificate by local address (make_pki).
 EOF
-  local h ip
+  local ip
   for h in $(defect_names); do
+    [ "$h" = nomech ] && continue
     ip=$(defect_ip "$h")
     {
       echo "local $ip { # $h.$DOMAIN"
@@ -598,12 +719,39 @@ EOF
         tls10)
           echo "  ssl_cipher_list = $DOVECOT_CIPHERS:@SECLEVEL=0"
           echo "  ssl_min_protocol = TLSv1" ;;
+        # LOGIN, AUTHENTICATE PLAIN/LOGIN (IMAP) and USER/PASS, AUTH PLAIN (POP3) before
+        # STARTTLS, for this address only (the login processes read it per local address).
+        plainauth)
+          echo "  disable_plaintext_auth = no" ;;
       esac
       echo "}"
     } >>"$DOVECOT_DIR/dovecot.conf"
   done
-  doveconf -c "$DOVECOT_DIR/dovecot.conf" >/dev/null 2>"$LOG/doveconf.log" \
-    || { cat "$LOG/doveconf.log" >&2; die "dovecot config is invalid"; }
+
+  # nomech.lab.test: a Dovecot of its own, because the mechanism list belongs to the auth
+  # process (sent to every login process and to Postfix when they connect, before they
+  # say for which address): only SCRAM-SHA-256. Without PLAIN, IMAP answers LOGINDISABLED
+  # even over TLS. Same users and mailboxes; Postfix uses its auth socket for nomech's
+  # 587 and 465 (defect_master_cf); mail still goes to the main instance's LMTP.
+  cat >"$NOMECH_DIR/dovecot.conf" <<EOF
+# mailready lab Dovecot for nomech.lab.test only, generated by ci/lab.sh.
+# Started as: dovecot -c $NOMECH_DIR/dovecot.conf
+instance_name = mailready-lab-nomech
+base_dir = $NOMECH_RUN
+state_dir = $NOMECH_DIR/state
+log_path = $LOG/dovecot-nomech.log
+hostname = nomech.$DOMAIN
+protocols = imap pop3
+listen = $NOMECH_IP
+$(dovecot_common "$uid" "$NOMECH_MECHS")
+ssl_cert = <$PKI/nomech/served.pem
+ssl_key = <$PKI/nomech/leaf.key
+EOF
+  local conf
+  for conf in "$DOVECOT_DIR/dovecot.conf" "$NOMECH_DIR/dovecot.conf"; do
+    doveconf -c "$conf" >/dev/null 2>"$LOG/doveconf.log" \
+      || { cat "$LOG/doveconf.log" >&2; die "dovecot config $conf is invalid"; }
+  done
 }
 
 make_postfix() {
@@ -662,6 +810,10 @@ smtpd_tls_received_header = yes
 smtpd_sasl_auth_enable = no
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = $DOVECOT_RUN/auth-postfix
+# SASL mechanisms are Dovecot's (PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 NTLM; nomech's
+# listeners: SCRAM-SHA-256), all offered: noanonymous only. noplaintext here would hide
+# PLAIN and LOGIN before TLS, and after it too unless the tls_ variant lacked it; AUTH before
+# TLS is already prevented by smtpd_tls_auth_only = yes on 587 (plainauth, nostarttls: no).
 smtpd_sasl_security_options = noanonymous
 smtpd_sasl_tls_security_options = noanonymous
 smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
@@ -719,9 +871,19 @@ EOF
   # Postfix will not read a table or main.cf whose mtime is this second (it polls until
   # the file "stops changing": 1.5 s per command here): date the fresh files back.
   touch -d '-10 seconds' "$POSTFIX_DIR"/*.cf "$POSTFIX_DIR/vmailbox"
+  # "postfix check" (0.5-3 s, by load) runs in the background while the PKI and Dovecot
+  # are made; postfix_check_wait collects it before Postfix starts.
+  (exec 9<&-; in_ns postfix -c "$POSTFIX_DIR" check >>"$LOG/postfix-start.log" 2>&1) &
+  POSTFIX_CHECK_PID=$!
+}
+
+postfix_check_wait() {
+  local rc=0
+  wait "$POSTFIX_CHECK_PID" || rc=$?
+  POSTFIX_CHECK_PID=
   # Postfix commands print their fatal errors only to a terminal (or to the maillog that
   # postlogd writes once master runs): on failure, rerun under script(1) to show why.
-  if ! in_ns postfix -c "$POSTFIX_DIR" check >>"$LOG/postfix-start.log" 2>&1; then
+  if [ $rc != 0 ]; then
     script -qec "ip netns exec $NS postfix -c $POSTFIX_DIR check" /dev/null >&2 || true
     die "postfix check failed"
   fi
@@ -730,7 +892,7 @@ EOF
 # master.cf lines for the defect hosts: the listeners of mail.lab.test, plus per-listener
 # options: their banner/EHLO name, their certificate, and their defect.
 defect_master_cf() {
-  local h ip o level25 level587 authonly
+  local h ip o level25 level587 authonly sasl
   for h in $(defect_names); do
     ip=$(defect_ip "$h")
     o="  -o myhostname=$h.$DOMAIN
@@ -746,8 +908,14 @@ defect_master_cf() {
     # 25 offers STARTTLS (may); 587 requires it before anything, AUTH only after it.
     # nostarttls: no TLS at all on 25 and 587 (no STARTTLS in EHLO); 587 keeps AUTH, which
     # then is offered in the clear, as on a server whose TLS someone forgot.
-    level25=may level587=encrypt authonly=yes
+    # plainauth: 587 offers STARTTLS and, already before it, AUTH with PLAIN and LOGIN
+    # (smtpd_sasl_security_options has no noplaintext anywhere).
+    # nomech: SASL from the nomech Dovecot (only SCRAM-SHA-256) on 587 and 465.
+    level25=may level587=encrypt authonly=yes sasl=
     [ "$h" = nostarttls ] && level25=none level587=none authonly=no
+    [ "$h" = plainauth ] && level587=may authonly=no
+    [ "$h" = nomech ] && sasl="
+  -o smtpd_sasl_path=$NOMECH_RUN/auth-postfix"
     cat <<EOF
 $ip:smtp inet n - n - - smtpd
   -o syslog_name=postfix/$h
@@ -757,7 +925,7 @@ $ip:submission inet n - n - - smtpd
   -o syslog_name=postfix/$h/submission
 $o
   -o smtpd_tls_security_level=$level587
-  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_auth_enable=yes$sasl
   -o smtpd_tls_auth_only=$authonly
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
   -o smtpd_recipient_restrictions=
@@ -765,7 +933,7 @@ $ip:smtps inet n - n - - smtpd
   -o syslog_name=postfix/$h/smtps
 $o
   -o smtpd_tls_wrappermode=yes
-  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_auth_enable=yes$sasl
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
   -o smtpd_recipient_restrictions=
 EOF
@@ -788,9 +956,17 @@ lab: up (namespace $NS, state in $LAB_DIR)
   SMTP:      25 (STARTTLS, no AUTH), 587 (STARTTLS then AUTH), 465 (TLS, AUTH)
   CA:        --ca-file $PKI/root.pem   (servers send $PKI/chain.pem)
   users:     $(printf '%s@'"$DOMAIN"' ' "${USERS[@]}")
-  passwords: $LAB_DIR/secrets/<user>.password   (e.g. alice.password, no newline)
+  passwords: $LAB_DIR/secrets/<user>.password   (e.g. alice.password, no newline;
+             carol's has a double quote, a backslash and a space)
+  auth:      $(upper "$AUTH_MECHS")   on every host but nomech:
+             IMAP 993/995 and after STARTTLS/STLS, SMTP 587 after STARTTLS and 465;
+             before STARTTLS/STLS only $(upper "${AUTH_MECHS/plain login /}") (IMAP LOGINDISABLED)
+             plainauth.$DOMAIN: PLAIN/LOGIN also before STARTTLS (IMAP 143, POP3 110, SMTP 587)
+             nomech.$DOMAIN:    $(upper "$NOMECH_MECHS") only (IMAP LOGINDISABLED), SMTP 587/465 too
+  NTLM:      NTLMv2 only; user alice, domain LAB (or user alice@$DOMAIN, empty domain)
+  failures:  answered after 0.5-1.0 s (auth_failure_delay $AUTH_FAILURE_DELAY); no auth penalty
   mail:      $LAB_DIR/mail/$DOMAIN/<user>/Maildir
-  logs:      $LOG/{dovecot,postfix}.log
+  logs:      $LOG/{dovecot,dovecot-nomech,postfix,ntlm-auth}.log
   defect hosts (same services and users; leaf, key and what is sent in $PKI/<name>/):
 $(cat "$LAB_DIR/hosts.txt" 2>/dev/null)
 EOF
@@ -801,7 +977,7 @@ on_start_error() {
   [ $rc -eq 0 ] && return 0
   echo "lab: start failed; logs in $LOG. 'ci/lab.sh stop' cleans up." >&2
   local p
-  for p in "${KEYGEN_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${KEYGEN_PIDS[@]}" $POSTFIX_CHECK_PID; do kill "$p" 2>/dev/null || true; done
   for f in "$LOG"/dovecot.log "$LOG"/postfix.log "$LOG"/*start*.log; do
     [ -s "$f" ] && { echo "--- tail $f" >&2; tail -n 15 "$f" >&2; }
   done
@@ -824,7 +1000,7 @@ do_start() {
   fi
   trap on_start_error EXIT
 
-  mkdir -p "$LAB_DIR" "$LOG" "$DOVECOT_DIR" "$POSTFIX_DIR"
+  mkdir -p "$LAB_DIR" "$LOG" "$DOVECOT_DIR" "$NOMECH_DIR" "$POSTFIX_DIR"
   touch "$LAB_DIR/$MARKER"
   chmod 755 "$LAB_DIR" "$LOG"
   ensure_mail_user
@@ -844,6 +1020,8 @@ do_start() {
   rm -f "$DOVECOT_RUN/anvil-auth-penalty"   # a stale one delays auth by 5 s (PITFALLS.md)
   # 9<&-: the daemons must not inherit the start/stop lock.
   in_ns dovecot -c "$DOVECOT_DIR/dovecot.conf" </dev/null >>"$LOG/dovecot-start.log" 2>&1 9<&-
+  in_ns dovecot -c "$NOMECH_DIR/dovecot.conf" </dev/null >>"$LOG/dovecot-start.log" 2>&1 9<&-
+  postfix_check_wait
   in_ns postfix -c "$POSTFIX_DIR" start </dev/null >>"$LOG/postfix-start.log" 2>&1 9<&-
 
   local missing
@@ -856,10 +1034,11 @@ do_start() {
 }
 
 do_status() {
-  local ok=0 dp pp
+  local ok=0 dp np pp
   if ns_exists; then echo "namespace $NS: present"; else echo "namespace $NS: absent"; ok=1; fi
-  dp=$(dovecot_pid); pp=$(postfix_pid)
+  dp=$(dovecot_pid); np=$(nomech_pid); pp=$(postfix_pid)
   if is_lab_pid "$dp"; then echo "dovecot: running (pid $dp)"; else echo "dovecot: not running"; ok=1; fi
+  if is_lab_pid "$np"; then echo "dovecot (nomech.$DOMAIN): running (pid $np)"; else echo "dovecot (nomech.$DOMAIN): not running"; ok=1; fi
   if is_lab_pid "$pp"; then echo "postfix: running (pid $pp)"; else echo "postfix: not running"; ok=1; fi
   if [ $ok = 0 ]; then
     local missing
