@@ -5,15 +5,23 @@ Standard library and the openssl command only; it uses no mailready code, so it 
 The defect hosts (expired, selfsigned, nochain, wrongname, weak, tls10, nostarttls, dark)
 are checked from the outside with `openssl s_client` and Python's ssl module: each shows its
 one defect and nothing else; mail.lab.test still verifies cleanly.
-Exits 0 when every check passes. It makes no failed logins (Dovecot's auth penalty would
-slow down whatever runs next from 127.0.0.1)."""
-import concurrent.futures, datetime, glob, imaplib, os, poplib, re, smtplib, socket, ssl, subprocess, sys
+Authentication: every mechanism on every port that offers it, from the outside, with the
+clients in ci/lab/sasl_client.py (SCRAM and NTLMv2, checked against the RFC and MS-NLMP test
+vectors first; independent of ci/lab/ntlm_auth.py, the lab's NTLM server, and of mailready);
+plainauth and nomech show their one defect; carol's password survives IMAP quoting and
+literals; failed logins are slowed by the failure delay only (no auth penalty: the lab
+turns it off, so the few failed logins made here slow nothing that runs next).
+Exits 0 when every check passes."""
+import base64, concurrent.futures, datetime, glob, imaplib, os, poplib, re, smtplib, socket, ssl, subprocess, sys
 import tempfile, time, uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab"))
+import sasl_client  # noqa: E402  (ci/lab/sasl_client.py)
 
 LAB = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("MAILREADY_LAB_DIR", "/tmp/mailready-lab")
 MAIL, FW = "mail.lab.test", "fw.lab.test"
 CA = f"{LAB}/pki/root.pem"
-PW = {u: open(f"{LAB}/secrets/{u}.password").read() for u in ("alice", "bob")}
+PW = {u: open(f"{LAB}/secrets/{u}.password").read() for u in ("alice", "bob", "carol")}
 failures = []
 
 
@@ -189,7 +197,7 @@ def firewall():
 
 DEFECT_IP = {"expired": "127.0.10.31", "selfsigned": "127.0.10.32", "nochain": "127.0.10.33",
              "wrongname": "127.0.10.34", "weak": "127.0.10.35", "tls10": "127.0.10.36",
-             "nostarttls": "127.0.10.37"}
+             "nostarttls": "127.0.10.37", "plainauth": "127.0.10.38", "nomech": "127.0.10.39"}
 DARK, DARK_IP = "dark.lab.test", "127.0.10.30"
 # port -> s_client -starttls protocol (None: implicit TLS)
 TLS_PORTS = {993: None, 143: "imap", 587: "smtp", 465: None, 25: "smtp"}
@@ -379,6 +387,11 @@ def defect_tls():
          lambda r: r.verify == 0 and sent_with_intermediate(r))
     good_leaf(h, tls(h, 993, "-verify_hostname", h).leaf(), inter_subject)
 
+    for h in ("plainauth.lab.test", "nomech.lab.test"):  # their defects are in authentication
+        each(h, "verifies (0), intermediate sent",
+             lambda r: r.verify == 0 and sent_with_intermediate(r))
+        good_leaf(h, tls(h, 993, "-verify_hostname", h).leaf(), inter_subject)
+
     # TLS 1.0 is refused everywhere but tls10 (Dovecot 993, Postfix 587 and 465; the
     # good host included).
     accepted = sorted(f"{k[0]}:{k[1]}" for k, r in _tls_cache.items()
@@ -388,7 +401,8 @@ def defect_tls():
     # Python's ssl module (default context, the lab root): the same defects, as verify codes.
     want = {MAIL: None, "expired.lab.test": 10, "selfsigned.lab.test": 18,
             "nochain.lab.test": 20, "wrongname.lab.test": 62, "weak.lab.test": 66,
-            "tls10.lab.test": None, "nostarttls.lab.test": None}
+            "tls10.lab.test": None, "nostarttls.lab.test": None, "plainauth.lab.test": None,
+            "nomech.lab.test": None}
     for h, code in want.items():
         try:
             ctx().wrap_socket(socket.create_connection((h, 993), timeout=10), server_hostname=h).close()
@@ -443,7 +457,312 @@ def dark():
           all(st == "timeout" and took >= 1.9 for st, took in states.values()), states)
 
 
-for part in (names, imap, pop3, smtp, firewall, host_names, defect_tls, nostarttls, dark):
+# ---------------------------------------------------------------- authentication
+# Mechanisms (ci/lab.sh contract): every host but nomech offers ALL after TLS and the
+# non-plaintext ones before it (IMAP 143 / POP3 110; SMTP 587 offers no AUTH before
+# STARTTLS); plainauth offers ALL before TLS too; nomech only SCRAM-SHA-256.
+
+ALL = {"PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "NTLM"}
+NOT_PLAINTEXT = ALL - {"PLAIN", "LOGIN"}
+PLAINAUTH, NOMECH = "plainauth.lab.test", "nomech.lab.test"
+NTLM2_KEY, TARGET_INFO = 0x00080000, 0x00800000
+
+
+def imap_mechs(caps):
+    return {c[5:] for c in caps if c.startswith("AUTH=")}
+
+
+def smtp_mechs(s):
+    return set(s.esmtp_features.get("auth", "").split())
+
+
+def imap_conn(host, port):
+    if port == 993:
+        return imaplib.IMAP4_SSL(host, 993, ssl_context=ctx(), timeout=10)
+    m = imaplib.IMAP4(host, 143, timeout=10)
+    m.starttls(ssl_context=ctx())
+    return m
+
+
+def smtp_conn(host, port):
+    if port == 465:
+        s = smtplib.SMTP_SSL(host, 465, context=ctx(), timeout=10)
+    else:
+        s = smtplib.SMTP(host, 587, timeout=10)
+        s.ehlo("client.lab.test")
+        s.starttls(context=ctx())
+    s.ehlo("client.lab.test")
+    return s
+
+
+def auth_vectors():
+    for name, ok in sasl_client.selftest():
+        check(f"sasl_client: {name}", ok)
+    # The copy Dovecot runs (ci/lab.sh installs ci/lab/ntlm_auth.py there).
+    r = subprocess.run([sys.executable, "-I", f"{LAB}/dovecot/ntlm_auth.py", "--selftest"],
+                       capture_output=True, text=True)
+    check("ntlm_auth.py --selftest: RFC 1320 MD4, MS-NLMP 4.2.4 NTLMv2, round trips",
+          r.returncode == 0, (r.stdout + r.stderr)[-800:])
+
+
+def auth_offers():
+    want_imap = {  # (host, port): (mechanisms, LOGINDISABLED)
+        (MAIL, 143): (NOT_PLAINTEXT, True), (MAIL, "143+tls"): (ALL, False), (MAIL, 993): (ALL, False),
+        (FW, 993): (ALL, False),
+        (PLAINAUTH, 143): (ALL, False), (PLAINAUTH, "143+tls"): (ALL, False), (PLAINAUTH, 993): (ALL, False),
+        (NOMECH, 143): ({"SCRAM-SHA-256"}, True), (NOMECH, "143+tls"): ({"SCRAM-SHA-256"}, True),
+        (NOMECH, 993): ({"SCRAM-SHA-256"}, True)}
+    for (host, port), (mechs, disabled) in want_imap.items():
+        if port == 143:
+            m = imaplib.IMAP4(host, 143, timeout=10)
+        else:
+            m = imap_conn(host, 993 if port == 993 else 143)
+        caps = m.capabilities
+        m.logout()
+        check(f"{host} IMAP {port}: AUTH={' '.join(sorted(mechs))}"
+              + (", LOGINDISABLED" if disabled else ", LOGIN allowed"),
+              imap_mechs(caps) == mechs and ("LOGINDISABLED" in caps) == disabled, caps)
+    want_pop = {(MAIL, 110): (NOT_PLAINTEXT, False), (MAIL, 995): (ALL, True),
+                (PLAINAUTH, 110): (ALL, True), (NOMECH, 995): ({"SCRAM-SHA-256"}, None)}
+    for (host, port), (mechs, user) in want_pop.items():
+        p = poplib.POP3_SSL(host, 995, context=ctx(), timeout=10) if port == 995 else poplib.POP3(host, 110, timeout=10)
+        caps = p.capa()
+        p.quit()
+        check(f"{host} POP3 {port}: SASL {' '.join(sorted(mechs))}"
+              + {True: ", USER", False: ", no USER", None: ""}[user],
+              set(caps.get("SASL", [])) == mechs and (user is None or ("USER" in caps) == user), caps)
+    want_smtp = {(MAIL, "587 before STARTTLS"): set(), (MAIL, 587): ALL, (MAIL, 465): ALL,
+                 (PLAINAUTH, "587 before STARTTLS"): ALL, (PLAINAUTH, 587): ALL, (PLAINAUTH, 465): ALL,
+                 (NOMECH, "587 before STARTTLS"): set(), (NOMECH, 587): {"SCRAM-SHA-256"},
+                 (NOMECH, 465): {"SCRAM-SHA-256"}}
+    for (host, port), mechs in want_smtp.items():
+        if isinstance(port, str):
+            s = smtplib.SMTP(host, 587, timeout=10)
+            s.ehlo("client.lab.test")
+            starttls = s.has_extn("starttls")
+        else:
+            s, starttls = smtp_conn(host, port), True
+        got = smtp_mechs(s)
+        s.quit()
+        check(f"{host} SMTP {port}: " + (f"AUTH {' '.join(sorted(mechs))}" if mechs else "no AUTH")
+              + (", STARTTLS offered" if isinstance(port, str) else ""), got == mechs and starttls,
+              (got, starttls))
+
+
+def dovecot_logins():
+    """imap-login's "Login: user=<...>, method=..." lines (which user a mechanism mapped to)."""
+    with open(f"{LAB}/log/dovecot.log", errors="replace") as f:
+        return re.findall(r"imap-login: Info: Login: user=<([^>]*)>, method=([A-Z0-9-]+)", f.read())
+
+
+def auth_scram():
+    for mech in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
+        for host, port, user in ((MAIL, 993, "alice"), (MAIL, 143, "carol"), (PLAINAUTH, 993, "bob")):
+            m = imap_conn(host, port)
+            c = sasl_client.Scram(mech, f"{user}@lab.test", PW[user])
+            typ, _ = sasl_client.imap_authenticate(m, mech, c)
+            m.logout()
+            check(f"{host} IMAP {port}: AUTHENTICATE {mech} as {user}, server signature verified",
+                  typ == "OK" and c.verified, typ)
+        for host, port, user in ((MAIL, 587, "carol"), (MAIL, 465, "alice")):
+            s = smtp_conn(host, port)
+            c = sasl_client.Scram(mech, f"{user}@lab.test", PW[user])
+            code, msg = sasl_client.smtp_authenticate(s, mech, c)
+            s.quit()
+            check(f"{host} SMTP {port}: AUTH {mech} as {user}, server signature verified",
+                  code == 235 and c.verified, (code, msg))
+    for host, port, user in ((NOMECH, 993, "alice"), (NOMECH, 143, "carol")):
+        m = imap_conn(host, port)
+        c = sasl_client.Scram("SCRAM-SHA-256", f"{user}@lab.test", PW[user])
+        typ, _ = sasl_client.imap_authenticate(m, "SCRAM-SHA-256", c)
+        m.logout()
+        check(f"{host} IMAP {port}: SCRAM-SHA-256 as {user}", typ == "OK" and c.verified, typ)
+    for host, port, user in ((NOMECH, 587, "bob"), (NOMECH, 465, "carol")):
+        s = smtp_conn(host, port)
+        c = sasl_client.Scram("SCRAM-SHA-256", f"{user}@lab.test", PW[user])
+        code, msg = sasl_client.smtp_authenticate(s, "SCRAM-SHA-256", c)
+        s.quit()
+        check(f"{host} SMTP {port}: SCRAM-SHA-256 as {user}", code == 235 and c.verified, (code, msg))
+
+
+def auth_ntlm():
+    # The challenge: target name LAB, extended session security (NTLM2 key), target info.
+    m = imap_conn(MAIL, 993)
+    c = sasl_client.Ntlm("alice", PW["alice"], "LAB")
+    typ, _ = sasl_client.imap_authenticate(m, "NTLM", c)
+    m.logout()
+    avs = sasl_client.av_pairs(c.target_info)
+    check("NTLM challenge: target name LAB, NEGOTIATE_NTLM2_KEY, target info with "
+          "MsvAvNbDomainName LAB / MsvAvDnsDomainName lab.test",
+          c.target_name == "LAB" and c.server_flags & NTLM2_KEY and c.server_flags & TARGET_INFO
+          and avs.get(2) == "LAB".encode("utf-16-le") and avs.get(4) == "lab.test".encode("utf-16-le"),
+          (c.target_name, hex(c.server_flags), avs))
+    check(f"{MAIL} IMAP 993: AUTHENTICATE NTLM (NTLMv2) as alice / LAB", typ == "OK", typ)
+    for host, port, user, domain, who in ((MAIL, 143, "carol", "LAB", "carol"),
+                                          (MAIL, 993, "bob@lab.test", "", "bob"),
+                                          (FW, 993, "Alice", "lab.test", "alice"),
+                                          (PLAINAUTH, 993, "bob", "", "bob")):
+        m = imap_conn(host, port)
+        typ, _ = sasl_client.imap_authenticate(m, "NTLM", sasl_client.Ntlm(user, PW[who], domain))
+        m.logout()
+        check(f"{host} IMAP {port}: AUTHENTICATE NTLM as user {user!r} domain {domain!r}", typ == "OK", typ)
+    for host, port, user in ((MAIL, 587, "alice"), (MAIL, 465, "carol")):
+        s = smtp_conn(host, port)
+        code, msg = sasl_client.smtp_authenticate(s, "NTLM", sasl_client.Ntlm(user, PW[user], "LAB"))
+        s.quit()
+        check(f"{host} SMTP {port}: AUTH NTLM (NTLMv2) as {user} / LAB", code == 235, (code, msg))
+    # Two exchanges interleaved (NEGOTIATE A, NEGOTIATE B, AUTHENTICATE A, AUTHENTICATE B):
+    # Dovecot feeds both to the one helper, which must keep both challenges.
+    conns = [(imap_conn(MAIL, 993), sasl_client.Ntlm(u, PW[u], "LAB"), f"i{u}") for u in ("alice", "bob")]
+    for m, c, tag in conns:
+        m.send(f"{tag} AUTHENTICATE NTLM\r\n".encode())
+        m.readline()                                            # "+ "
+        m.send(base64.b64encode(c.step(b"")) + b"\r\n")
+        c.challenge = base64.b64decode(m.readline()[2:].strip())  # "+ <CHALLENGE>"
+    answers = []
+    for m, c, tag in conns:
+        m.send(base64.b64encode(c.step(c.challenge)) + b"\r\n")
+        line = m.readline()
+        while not line.startswith(tag.encode()):
+            line = m.readline()
+        answers.append(line.decode(errors="replace").strip())
+        m.logout()
+    check(f"{MAIL} IMAP 993: two NTLM exchanges interleaved both succeed",
+          all(a.split()[1] == "OK" for a in answers), answers)
+    logins = dovecot_logins()
+    check("dovecot.log: NTLM logins mapped to alice@, bob@ and carol@lab.test",
+          {("alice@lab.test", "NTLM"), ("bob@lab.test", "NTLM"), ("carol@lab.test", "NTLM")} <= set(logins),
+          logins[-8:])
+
+
+def auth_carol():
+    pw = PW["carol"]
+    check("carol's password has a space, a double quote and a backslash, no CR",
+          all(ch in pw for ch in ' "\\') and "\r" not in pw and "\n" not in pw, repr(pw))
+    m = imap_conn(MAIL, 993)  # imaplib sends a quoted string: "c\"a\\rol pass..."
+    check("IMAP 993: LOGIN carol, password as a quoted string with escapes",
+          m.login("carol@lab.test", pw)[0] == "OK")
+    m.logout()
+    m = imap_conn(MAIL, 993)
+    m.literal = pw.encode()  # LOGIN carol@lab.test {n} + the password as a literal
+    typ, dat = m._simple_command("LOGIN", "carol@lab.test")
+    check("IMAP 993: LOGIN carol, password as a literal", typ == "OK", (typ, dat))
+    m.logout()
+    m = imap_conn(MAIL, 993)
+    check("IMAP 993: CRAM-MD5 as carol", m.login_cram_md5("carol@lab.test", pw)[0] == "OK")
+    m.logout()
+    p = poplib.POP3_SSL(MAIL, 995, context=ctx(), timeout=10)
+    p.user("carol@lab.test")
+    check("POP3 995: USER/PASS carol", p.pass_(pw).startswith(b"+OK"))
+    p.quit()
+    s = smtp_conn(MAIL, 587)
+    s.user, s.password = "carol@lab.test", pw
+    code, msg = s.auth("PLAIN", s.auth_plain)
+    check("SMTP 587: AUTH PLAIN carol", code == 235, (code, msg))
+    s.quit()
+    s = smtp_conn(MAIL, 465)
+    s.user, s.password = "carol@lab.test", pw
+    code, msg = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+    check("SMTP 465: AUTH LOGIN carol", code == 235, (code, msg))
+    s.quit()
+
+
+def plainauth_nomech():
+    h = PLAINAUTH
+    m = imaplib.IMAP4(h, 143, timeout=10)
+    check(f"{h} 143 before STARTTLS: LOGIN (carol, quoted) accepted", m.login("carol@lab.test", PW["carol"])[0] == "OK")
+    m.logout()
+    m = imaplib.IMAP4(h, 143, timeout=10)
+    typ, _ = m.authenticate("PLAIN", lambda _: b"\0alice@lab.test\0" + PW["alice"].encode())
+    check(f"{h} 143 before STARTTLS: AUTHENTICATE PLAIN accepted", typ == "OK", typ)
+    m.logout()
+    p = poplib.POP3(h, 110, timeout=10)
+    p.user("bob@lab.test")
+    check(f"{h} 110 before STLS: USER/PASS accepted", p.pass_(PW["bob"]).startswith(b"+OK"))
+    p.quit()
+    s = smtplib.SMTP(h, 587, timeout=10)
+    s.ehlo("client.lab.test")
+    s.user, s.password = "alice@lab.test", PW["alice"]
+    code, msg = s.auth("PLAIN", s.auth_plain)
+    check(f"{h} 587 before STARTTLS: AUTH PLAIN accepted", code == 235, (code, msg))
+    s.quit()
+    s = smtplib.SMTP(h, 587, timeout=10)
+    s.ehlo("client.lab.test")
+    s.user, s.password = "carol@lab.test", PW["carol"]
+    code, msg = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+    check(f"{h} 587 before STARTTLS: AUTH LOGIN accepted", code == 235, (code, msg))
+    s.quit()
+    # The good host still refuses the same before TLS (no plaintext anywhere else).
+    m = imaplib.IMAP4(MAIL, 143, timeout=10)
+    try:
+        typ = m.authenticate("PLAIN", lambda _: b"\0alice@lab.test\0" + PW["alice"].encode())[0]
+    except imaplib.IMAP4.error as e:
+        typ = f"NO {e}"
+    m.logout()
+    check(f"{MAIL} 143 before STARTTLS: AUTHENTICATE PLAIN refused", typ != "OK", typ)
+
+    h = NOMECH
+    m = imap_conn(h, 993)
+    for what, fn in (("LOGIN", lambda: m.login("alice@lab.test", PW["alice"])),
+                     ("AUTHENTICATE PLAIN", lambda: m.authenticate(
+                         "PLAIN", lambda _: b"\0alice@lab.test\0" + PW["alice"].encode()))):
+        try:
+            typ = fn()[0]
+        except imaplib.IMAP4.error as e:
+            typ = f"NO {e}"
+        check(f"{h} 993: {what} refused", typ != "OK", typ)
+    m.logout()
+    for port in (587, 465):
+        s = smtp_conn(h, port)
+        code, msg = s.docmd("AUTH", "PLAIN " + base64.b64encode(
+            b"\0alice@lab.test\0" + PW["alice"].encode()).decode())
+        s.quit()
+        check(f"{h} {port}: AUTH PLAIN refused", code >= 500, (code, msg))
+
+
+def auth_failures():
+    """NTLMv1 and wrong passwords refused; each failure answered after the failure delay
+    (0.5-1.0 s with auth_failure_delay = 1s), and no penalty builds up: a good login right
+    after three failures is immediate."""
+    took = []
+    def timed(name, fn, ok):
+        t = time.monotonic()
+        try:
+            r = fn()
+        except imaplib.IMAP4.error as e:
+            r = ("NO", str(e))
+        took.append(round(time.monotonic() - t, 2))
+        check(name, ok(r), r)
+    m = imap_conn(MAIL, 993)
+    timed(f"{MAIL} IMAP 993: NTLMv1-sized (24-byte) NT response refused",
+          lambda: sasl_client.imap_authenticate(m, "NTLM", sasl_client.Ntlm("alice", PW["alice"], v1=True)),
+          lambda r: r[0] != "OK")
+    timed(f"{MAIL} IMAP 993: NTLMv2 with a wrong password refused",
+          lambda: sasl_client.imap_authenticate(m, "NTLM", sasl_client.Ntlm("alice", PW["alice"] + "x")),
+          lambda r: r[0] != "OK")
+    timed(f"{MAIL} IMAP 993: LOGIN with a wrong password refused",
+          lambda: m.login("alice@lab.test", "wrong-" + PW["alice"]), lambda r: r[0] != "OK")
+    timed(f"{MAIL} IMAP 993: then LOGIN alice succeeds", lambda: m.login("alice@lab.test", PW["alice"]),
+          lambda r: r[0] == "OK")
+    m.logout()
+    s = smtp_conn(MAIL, 587)
+    t = time.monotonic()
+    code, msg = sasl_client.smtp_authenticate(s, "NTLM", sasl_client.Ntlm("bob", PW["bob"], v1=True))
+    took.append(round(time.monotonic() - t, 2))
+    check(f"{MAIL} SMTP 587: NTLMv1-sized NT response refused (535)", code == 535, (code, msg))
+    s.quit()
+    fails = took[:3] + took[4:]
+    check(f"failed logins answered after the failure delay (0.4-2 s each), no penalty: {took} s",
+          all(0.4 <= t <= 2.0 for t in fails) and took[3] < 0.5, took)
+    log = open(f"{LAB}/log/ntlm-auth.log", errors="replace").read()
+    check("ntlm-auth.log: NTLMv1 refused as NT_STATUS_NTLM_BLOCKED", "NA NT_STATUS_NTLM_BLOCKED 24-byte" in log)
+    check("no anvil-auth-penalty socket (auth penalty off)",
+          not glob.glob(f"{LAB}/dovecot*/run/anvil-auth-penalty"), glob.glob(f"{LAB}/dovecot*/run/anvil*"))
+
+
+for part in (names, imap, pop3, smtp, firewall, host_names, defect_tls, nostarttls, dark,
+             auth_vectors, auth_offers, auth_scram, auth_ntlm, auth_carol, plainauth_nomech,
+             auth_failures):
     attempt(part.__name__, part)
 print(f"{'FAILED: ' + ', '.join(failures) if failures else 'all checks passed'}")
 sys.exit(1 if failures else 0)
