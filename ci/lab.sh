@@ -58,10 +58,12 @@
 #     ones (CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 NTLM; IMAP LOGINDISABLED, POP3 no USER);
 #     993/995 and after STARTTLS all six. SMTP 587 offers AUTH only after STARTTLS (all
 #     six), 465 all six, 25 none.
-#     NTLM is NTLMv2 only (ci/lab/ntlm_auth.py behind Dovecot's winbind mechanism): user
-#     "alice" with domain "LAB" (the challenge's target name; "lab.test" or an empty domain
-#     also do), or user "alice@lab.test" with an empty domain; names match case-insensitively.
-#     NTLMv1 (24-byte NT response), LM-only and anonymous answers are refused.
+#     NTLM is NTLMv2 only (ci/lab/ntlm_auth.py behind Dovecot's winbind mechanism). The
+#     canonical client identity is user "alice", domain "LAB" (the challenge's target name,
+#     which Poco uses as the domain); the user may also be "alice@lab.test" and the domain
+#     "lab.test" or empty, in any case. Any other domain, or an address outside lab.test,
+#     is refused. The login is alice@lab.test. NTLMv1 (24-byte NT response), LM-only and
+#     anonymous answers are refused.
 #     Failed logins: auth_failure_delay 1 s, i.e. answered after 0.5-1.0 s; no auth penalty
 #     (Dovecot's default adds 4, 8, then 15 s before each next attempt from that address).
 #
@@ -944,7 +946,7 @@ lab: up (namespace $NS, state in $LAB_DIR)
              before STARTTLS/STLS only $(upper "${AUTH_MECHS/plain login /}") (IMAP LOGINDISABLED)
              plainauth.$DOMAIN: PLAIN/LOGIN also before STARTTLS (IMAP 143, POP3 110, SMTP 587)
              nomech.$DOMAIN:    $(upper "$NOMECH_MECHS") only (IMAP LOGINDISABLED), SMTP 587/465 too
-  NTLM:      NTLMv2 only; user alice, domain LAB (or user alice@$DOMAIN, empty domain)
+  NTLM:      NTLMv2 only; user alice, domain LAB (also: user alice@$DOMAIN; domain $DOMAIN or empty)
   failures:  answered after 0.5-1.0 s (auth_failure_delay $AUTH_FAILURE_DELAY); no auth penalty
   mail:      $LAB_DIR/mail/$DOMAIN/<user>/Maildir
   logs:      $LOG/{dovecot,dovecot-nomech,postfix,ntlm-auth}.log
