@@ -255,6 +255,9 @@ class Server:
         except Refused as e:
             self.say(f"NA {e}")
             return f"NA {e}"
+        except Exception as e:  # a bug or an unreadable passdb: Dovecot restarts the helper
+            self.say(f"BH {type(e).__name__}: {e}")
+            return f"BH {type(e).__name__}"
 
     def serve(self, inp, out):
         for text in inp:
