@@ -1,0 +1,140 @@
+#include "checks/proto/sasl/crypto.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <climits>
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+namespace mailready::proto::sasl::crypto {
+namespace {
+
+struct MdFree {
+  void operator()(EVP_MD* md) const { EVP_MD_free(md); }
+};
+using Md = std::unique_ptr<EVP_MD, MdFree>;
+
+/// Fetches from the default provider (OpenSSL 3); MD5 and SHA are there, MD4 is not.
+Result<Md> fetch(const char* algorithm) {
+  Md md(EVP_MD_fetch(nullptr, algorithm, nullptr));
+  if (!md) return fail(Failure::Kind::other, std::string("OpenSSL has no digest ") + algorithm);
+  return Result<Md>(std::move(md));
+}
+
+const unsigned char* bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+bool fits_int(std::size_t n) {
+  return n <= static_cast<std::size_t>(INT_MAX);
+}
+
+}  // namespace
+
+Result<std::string> digest(const char* algorithm, std::string_view data) {
+  auto md = fetch(algorithm);
+  if (!md) return md.failure();
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), out, &length, md->get(), nullptr) != 1) {
+    return fail(Failure::Kind::other, std::string(algorithm) + " digest failed");
+  }
+  return std::string(reinterpret_cast<const char*>(out), length);
+}
+
+Result<std::string> hmac(const char* algorithm, std::string_view key, std::string_view data) {
+  auto md = fetch(algorithm);
+  if (!md) return md.failure();
+  if (!fits_int(key.size())) return fail(Failure::Kind::other, "HMAC key too long");
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(md->get(), key.data(), static_cast<int>(key.size()), bytes(data), data.size(), out,
+           &length) == nullptr) {
+    return fail(Failure::Kind::other, std::string("HMAC-") + algorithm + " failed");
+  }
+  return std::string(reinterpret_cast<const char*>(out), length);
+}
+
+Result<std::string> pbkdf2(const char* algorithm, std::string_view password, std::string_view salt,
+                           unsigned iterations, std::size_t length) {
+  auto md = fetch(algorithm);
+  if (!md) return md.failure();
+  if (!fits_int(password.size()) || !fits_int(salt.size()) || !fits_int(length) ||
+      iterations == 0 || iterations > static_cast<unsigned>(INT_MAX)) {
+    return fail(Failure::Kind::other, "PBKDF2 parameters out of range");
+  }
+  std::string out(length, '\0');
+  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), bytes(salt),
+                        static_cast<int>(salt.size()), static_cast<int>(iterations), md->get(),
+                        static_cast<int>(length),
+                        reinterpret_cast<unsigned char*>(out.data())) != 1) {
+    return fail(Failure::Kind::other, std::string("PBKDF2-HMAC-") + algorithm + " failed");
+  }
+  return out;
+}
+
+Result<std::string> random_bytes(std::size_t count) {
+  std::string out(count, '\0');
+  if (!fits_int(count) ||
+      RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(count)) != 1) {
+    return fail(Failure::Kind::other, "the random generator failed");
+  }
+  return out;
+}
+
+std::string hex(std::string_view data) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (const char c : data) {
+    const auto b = static_cast<unsigned char>(c);
+    out += digits[b >> 4];
+    out += digits[b & 0x0F];
+  }
+  return out;
+}
+
+bool valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto b0 = static_cast<unsigned char>(text[i]);
+    std::size_t extra = 0;
+    std::uint32_t cp = 0;
+    if (b0 < 0x80) {
+      ++i;
+      continue;
+    } else if ((b0 & 0xE0) == 0xC0) {
+      extra = 1;
+      cp = b0 & 0x1F;
+    } else if ((b0 & 0xF0) == 0xE0) {
+      extra = 2;
+      cp = b0 & 0x0F;
+    } else if ((b0 & 0xF8) == 0xF0) {
+      extra = 3;
+      cp = b0 & 0x07;
+    } else {
+      return false;
+    }
+    if (text.size() - i <= extra) return false;
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      if ((b & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    static constexpr std::uint32_t smallest[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < smallest[extra] || cp > 0x10FFFF) return false;
+    if (cp >= 0xD800 && cp <= 0xDFFF) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+bool equal_constant_time(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace mailready::proto::sasl::crypto
