@@ -169,8 +169,8 @@ TEST_CASE("OAUTHBEARER escapes the authzid and prefers it to the user name",
 
 TEST_CASE("make() builds every supported mechanism and nothing else", "[sasl][table]") {
   const Credentials c = creds("u", "p", "", "t");
-  REQUIRE(supported().size() == 5);
-  CHECK(supported().front() == "OAUTHBEARER");
+  REQUIRE(supported().size() == 7);
+  CHECK(supported().front() == "SCRAM-SHA-256");
   CHECK(supported().back() == "LOGIN");
   for (const auto name : supported()) {
     CAPTURE(name);
@@ -181,7 +181,7 @@ TEST_CASE("make() builds every supported mechanism and nothing else", "[sasl][ta
     if (m->client_first()) CHECK(m->initial_response());
     if (name.rfind("SCRAM", 0) != 0) CHECK(m->verify_server_final(""));
   }
-  CHECK(make("cram-md5", c)->name() == "CRAM-MD5");
+  CHECK(make("scram-sha-256", c)->name() == "SCRAM-SHA-256");
   for (const char* name : {"DIGEST-MD5", "GSSAPI", "EXTERNAL", "ANONYMOUS", "SCRAM-SHA-256-PLUS",
                            "PLAINX", "", "NTLMv1"}) {
     CAPTURE(name);

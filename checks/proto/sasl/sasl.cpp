@@ -21,6 +21,8 @@ struct MechanismEntry {
 // the wire but are offline-crackable from a capture; PLAIN and LOGIN send it as it is.
 // DIGEST-MD5 (RFC 6331: historic) and GSSAPI are deliberately absent.
 constexpr MechanismEntry kMechanisms[] = {
+    {"SCRAM-SHA-256", [](const Credentials& c) { return make_scram(ScramHash::sha256, c); }},
+    {"SCRAM-SHA-1", [](const Credentials& c) { return make_scram(ScramHash::sha1, c); }},
     {"OAUTHBEARER", make_oauthbearer},
     {"XOAUTH2", make_xoauth2},
     {"CRAM-MD5", make_cram_md5},
