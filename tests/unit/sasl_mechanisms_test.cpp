@@ -169,7 +169,7 @@ TEST_CASE("OAUTHBEARER escapes the authzid and prefers it to the user name",
 
 TEST_CASE("make() builds every supported mechanism and nothing else", "[sasl][table]") {
   const Credentials c = creds("u", "p", "", "t");
-  REQUIRE(supported().size() == 7);
+  REQUIRE(supported().size() == 8);
   CHECK(supported().front() == "SCRAM-SHA-256");
   CHECK(supported().back() == "LOGIN");
   for (const auto name : supported()) {

@@ -1,9 +1,12 @@
 #pragma once
 // The per-mechanism factories behind make() (sasl.cpp holds the one name->factory
-// table), with the knobs tests need to replay published exchanges: SCRAM's client nonce.
-// Production code calls make().
+// table), with the knobs tests need to replay published exchanges: SCRAM's client nonce,
+// NTLM's client challenge, time and workstation. Production code calls make().
 
+#include <array>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "checks/proto/sasl/sasl.hpp"
@@ -35,5 +38,17 @@ std::unique_ptr<Mechanism> make_xoauth2(const Credentials& credentials);
 
 /// OAUTHBEARER, RFC 7628: "n,a=" authzid "," ^A "auth=Bearer " token ^A ^A.
 std::unique_ptr<Mechanism> make_oauthbearer(const Credentials& credentials);
+
+/// Values an NTLM exchange normally takes from the clock and the random generator.
+struct NtlmOptions {
+  std::optional<std::array<std::uint8_t, 8>> client_challenge;  ///< default: random
+  /// FILETIME (100 ns since 1601) for the NTLMv2 blob. Default: the server's
+  /// MsvAvTimestamp if it sent one, else now.
+  std::optional<std::uint64_t> time;
+  std::string workstation;  ///< sent in the Type 3 message; default empty
+};
+
+/// NTLM (MS-NLMP), NTLMv2 responses only: Type 1, then Type 3 for the server's Type 2.
+std::unique_ptr<Mechanism> make_ntlm(const Credentials& credentials, NtlmOptions options = {});
 
 }  // namespace mailready::proto::sasl

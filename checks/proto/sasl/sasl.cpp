@@ -25,6 +25,7 @@ constexpr MechanismEntry kMechanisms[] = {
     {"SCRAM-SHA-1", [](const Credentials& c) { return make_scram(ScramHash::sha1, c); }},
     {"OAUTHBEARER", make_oauthbearer},
     {"XOAUTH2", make_xoauth2},
+    {"NTLM", [](const Credentials& c) { return make_ntlm(c); }},
     {"CRAM-MD5", make_cram_md5},
     {"PLAIN", make_plain},
     {"LOGIN", make_login},
