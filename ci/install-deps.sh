@@ -10,6 +10,7 @@ packages=(
   # lab: real servers, network namespaces, firewall, PKI
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix
   iproute2 iptables openssl ca-certificates procps psmisc
+  slapd ldap-utils dovecot-ldap  # deployment lab (ci/deployment.sh): directory, LDAP passdb
   # tests: JSON Schema validation of real output, XML tools
   python3-jsonschema libxml2-utils prometheus
 )
@@ -41,5 +42,7 @@ trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 echo "postfix postfix/mailname string lab.test" | debconf-set-selections
+# slapd: no default database or config from the package; ci/deployment.sh brings its own.
+echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
