@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "checks/proto/address.hpp"
+#include "cli/credentials.hpp"
 #include "reports/reporters.hpp"
 
 namespace mailready::cli {
@@ -154,6 +155,40 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
       ->default_val(30)
       ->type_name("DAYS")
       ->check(CLI::Range(0, 3650));
+  // Logins. Secrets never come from argv.
+  std::string user;
+  std::string token_env;
+  PasswordSource password_source;
+  check->add_option("--user", user, "Log in as USER (IMAP and SMTP)")->type_name("USER");
+  check->add_option("--imap-user", o.imap_user, "IMAP login, when it differs from --user")
+      ->type_name("USER");
+  check->add_option("--smtp-user", o.smtp_user, "SMTP login, when it differs from --user")
+      ->type_name("USER");
+  auto* pw_env = check->add_option("--password-env", password_source.env,
+                                   "Read the password from environment variable NAME")
+                     ->type_name("NAME");
+  auto* pw_file = check->add_option("--password-file", password_source.file,
+                                    "Read the password from FILE (one trailing newline dropped)")
+                      ->type_name("FILE")
+                      ->check(CLI::ExistingFile);
+  auto* pw_stdin = check->add_flag("--password-stdin", password_source.stdin_,
+                                   "Read the password from standard input");
+  pw_env->excludes(pw_file)->excludes(pw_stdin);
+  pw_file->excludes(pw_stdin);
+  check->add_option("--oauth-token-env", token_env,
+                    "Read an OAuth 2.0 bearer token for XOAUTH2 / OAUTHBEARER from NAME")
+      ->type_name("NAME");
+  check->add_flag("--allow-plaintext-auth", o.allow_plaintext_auth,
+                  "Send credentials over connections without TLS (off: such logins are skipped)");
+  check->add_flag("--insecure", o.insecure,
+                  "Log in even where the certificate is not trusted (the findings stay)");
+  check->add_option("--trace", inv.trace_file,
+                    "Write the protocol transcripts to FILE, credentials and SASL payloads masked")
+      ->type_name("FILE");
+  check->add_option("--relay-test-domain", o.relay_test_domain,
+                    "A domain the server must not relay to without AUTH (smtp.open-relay)")
+      ->default_val("example.net")
+      ->type_name("DOMAIN");
   check->add_flag("--imap-starttls", o.imap_starttls, "Also check IMAP with STARTTLS on port 143");
   check->add_flag("--quiet,-q", inv.quiet, "No progress on stderr");
 
@@ -213,6 +248,11 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
     std::cerr << "mailready: " << message << " (see 'mailready check --help')\n";
     return 3;
   };
+  if (o.imap_user.empty()) o.imap_user = user;
+  if (o.smtp_user.empty()) o.smtp_user = user;
+  o.trace = !inv.trace_file.empty();
+  inv.password_source = password_source;
+  inv.oauth_token_env = token_env;
   if (o.imap_host.empty()) o.imap_host = o.target;
   if (o.smtp_host.empty()) o.smtp_host = o.target;
   for (const auto* h : {&o.target, &o.imap_host, &o.smtp_host}) {

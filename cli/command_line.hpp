@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "checks/core/options.hpp"
+#include "cli/credentials.hpp"
 #include "cli/serve.hpp"
 
 namespace mailready::cli {
@@ -22,6 +23,9 @@ struct Invocation {
     std::string path;
   };
   std::vector<Destination> reports;  ///< --format/--output, then every --report
+  std::string trace_file;                   ///< --trace FILE
+  PasswordSource password_source;           ///< read after parsing, only when a user is given
+  std::string oauth_token_env;              ///< --oauth-token-env NAME
   std::optional<int> nagios_warning_days;   ///< --warning
   std::optional<int> nagios_critical_days;  ///< --critical
   bool quiet = false;        ///< no progress on stderr

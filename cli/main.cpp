@@ -90,9 +90,22 @@ int explain(const std::string& id) {
   return 0;
 }
 
-int check(const cli::Invocation& inv) {
+int check(const cli::Invocation& invocation) {
+  cli::Invocation inv = invocation;
   const auto registry = checks::default_registry();
   const auto selected = registry.select(inv.options.only, inv.options.skip);
+
+  // Secrets are read now, after the command line was found good, and only when needed.
+  auto& o = inv.options;
+  if (!o.imap_user.empty() || !o.smtp_user.empty()) {
+    o.password = cli::read_password(inv.password_source,
+                                    o.imap_user.empty() ? o.smtp_user : o.imap_user);
+  }
+  if (!inv.oauth_token_env.empty()) {
+    o.oauth_token = cli::read_env_secret(inv.oauth_token_env, "--oauth-token-env");
+  }
+  std::unique_ptr<cli::Output> trace;
+  if (!inv.trace_file.empty()) trace = std::make_unique<cli::Output>(inv.trace_file);
 
   // Every destination is opened before the run, so an unwritable path fails now.
   std::vector<std::unique_ptr<cli::Output>> outputs;
@@ -129,6 +142,11 @@ int check(const cli::Invocation& inv) {
     std::ostringstream text;
     report::find_format(d.format)->write(report, text, render);
     outputs[i]->commit(text.str());
+  }
+  if (trace) {
+    std::string text;
+    for (const auto& [title, transcript] : ctx.traces()) text += "== " + title + "\n" + transcript + "\n";
+    trace->commit(text);
   }
   return exit_code_of(verdict_of(report));
 }

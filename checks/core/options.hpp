@@ -47,7 +47,8 @@ struct Options {
   std::string oauth_token; ///< for XOAUTH2 / OAUTHBEARER
   bool allow_plaintext_auth = false;  ///< send credentials without TLS (explicit opt-in)
   bool insecure = false;   ///< log in even where the certificate chain is not trusted
-  bool trace = false;      ///< keep protocol transcripts (masked) for --trace
+  bool trace = false;
+  std::string relay_test_domain = "example.net";  ///< a domain the server must not relay to      ///< keep protocol transcripts (masked) for --trace
 
   /// The distinct host names of the run, IMAP host first.
   std::vector<std::string> hosts() const;

@@ -13,6 +13,11 @@ Registry default_registry() {
   r.add(make_submission_fallback());
   r.add(make_tls_handshake());
   r.add(make_cert_chain());
+  r.add(make_auth_mechanisms());
+  r.add(make_auth_login());
+  r.add(make_auth_bad_password());
+  r.add(make_smtp_auth_required());
+  r.add(make_smtp_open_relay());
   return r;
 }
 

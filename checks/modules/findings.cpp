@@ -91,6 +91,17 @@ const std::vector<FindingInfo>& finding_catalog() {
          "The phone cannot connect securely.",
          "Check the server's TLS configuration: certificate and key files, enabled protocol "
          "versions (TLS 1.2 or later) and ciphers."},
+        {"smtp.auth-not-required", "Submission accepts mail without AUTH", Severity::critical,
+         "A submission port (587 or 465) accepted MAIL FROM and RCPT TO without a login. Anyone "
+         "who reaches it can send mail as your users.",
+         "Require authentication on submission (Postfix: smtpd_recipient_restrictions = "
+         "permit_sasl_authenticated, reject in the submission service of master.cf)."},
+        {"smtp.open-relay", "The server relays mail for anyone", Severity::critical,
+         "Without logging in, the server accepted a recipient in a domain it does not serve. "
+         "Spammers find such servers within hours and the domain lands on block lists.",
+         "Relay only for authenticated users and your own domains (Postfix: "
+         "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
+         "reject_unauth_destination; keep mynetworks to the hosts that need it)."},
         {"submission.fallback-465", "Phones will send through port 465", Severity::info,
          "Port 587 does not give a working SMTP greeting, so a phone falls back to 465 "
          "(implicit TLS), which works. This is fine, but 587 with STARTTLS is what Apple's "

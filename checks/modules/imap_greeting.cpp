@@ -135,6 +135,7 @@ class ImapGreetingCheck final : public Check {
     // Step 4: leave politely; a server that does not answer LOGOUT is not our finding.
     (void)proto::imap_command(session, next_tag(), "LOGOUT");
     session.close();
+    keep_transcript(ctx, info().id, e, session);
     r.settle();
     return r;
   }

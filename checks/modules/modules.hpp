@@ -15,6 +15,11 @@ std::unique_ptr<Check> make_smtp_greeting();
 std::unique_ptr<Check> make_submission_fallback();
 std::unique_ptr<Check> make_tls_handshake();
 std::unique_ptr<Check> make_cert_chain();
+std::unique_ptr<Check> make_auth_mechanisms();
+std::unique_ptr<Check> make_auth_login();
+std::unique_ptr<Check> make_auth_bad_password();
+std::unique_ptr<Check> make_smtp_auth_required();
+std::unique_ptr<Check> make_smtp_open_relay();
 
 /// Every check, in the order reports list them (needs before dependents).
 Registry default_registry();

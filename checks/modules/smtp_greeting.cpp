@@ -117,6 +117,7 @@ class SmtpGreetingCheck final : public Check {
     // Step 3: leave politely.
     (void)proto::smtp_command(session, "QUIT");
     session.close();
+    keep_transcript(ctx, info().id, e, session);
     r.settle();
     return r;
   }

@@ -56,6 +56,23 @@ class UsageErrors(unittest.TestCase):
     def test_conflicting_families(self):
         self.assert_usage_error(local("check", "mail.test", "-4", "-6"), "-")
 
+    def test_no_password_flag_exists(self):
+        # Secrets never on the command line: there is no --password.
+        self.assert_usage_error(local("check", "mail.test", "--password", "x"), "--password")
+
+    def test_two_password_sources(self):
+        self.assert_usage_error(local("check", "mail.test", "--user", "u", "--password-env", "P",
+                                      "--password-stdin"), "excludes")
+
+    def test_unset_password_variable(self):
+        run = local("check", "127.0.0.1", "--user", "u", "--password-env", "MAILREADY_NO_SUCH_VAR")
+        self.assert_usage_error(run, "MAILREADY_NO_SUCH_VAR")
+
+    def test_no_password_and_no_terminal(self):
+        run = local("check", "127.0.0.1", "--user", "u", stdin="")
+        self.assertEqual(run.rc, 3)
+        self.assertIn("--password-env", run.stderr)
+
     def test_missing_ca_file(self):
         self.assert_usage_error(local("check", "mail.test", "--ca-file", "/no/such/ca.pem"), "/no/such/ca.pem")
 
@@ -85,7 +102,11 @@ class Informational(unittest.TestCase):
         self.assertEqual(run.rc, 0)
         for flag in ("--imap-host", "--smtp-host", "--timeout", "--deadline", "-4", "-6", "--only",
                      "--skip", "--format", "--output", "--resolve", "--from-inside", "--per-host",
-                     "--fallback-order", "--imap-starttls", "--ca-file", "--cert-warn-days"):
+                     "--fallback-order", "--imap-starttls", "--ca-file", "--cert-warn-days",
+                     "--user", "--imap-user", "--smtp-user", "--password-env", "--password-file",
+                     "--password-stdin", "--oauth-token-env", "--allow-plaintext-auth",
+                     "--insecure", "--trace", "--report", "--warning", "--critical",
+                     "--relay-test-domain"):
             self.assertIn(flag, run.stdout)
 
     def test_checks_lists_the_modules_with_their_needs(self):
@@ -94,7 +115,9 @@ class Informational(unittest.TestCase):
         ids = [line.split()[0] for line in run.stdout.splitlines()]
         self.assertEqual(ids, ["dns.resolve", "ports.reachability", "imap.greeting",
                                "smtp.greeting", "submission.fallback", "tls.handshake",
-                               "cert.chain"])
+                               "cert.chain", "auth.mechanisms", "auth.login",
+                               "auth.rejects-bad-password", "smtp.auth-required",
+                               "smtp.open-relay"])
         self.assertIn("(needs ports.reachability, smtp.greeting)", run.stdout)
 
     def test_explain_a_finding(self):

@@ -16,13 +16,14 @@ HOST = "hostile.lab.test"  # pinned with --resolve: in no hosts file
 class FakeServers:
     """Starts one fake server per (port, mode, tls) and stops them all."""
 
-    def __init__(self):
+    def __init__(self, address=ADDRESS):
+        self.address = address
         self.procs = []
         self.dir = tempfile.TemporaryDirectory()
 
     def start(self, port, mode, tls=False, script=None):
         args = ["ip", "netns", "exec", NETNS, "/usr/bin/python3", str(HERE / "fake_server.py"),
-                "--listen", f"{ADDRESS}:{port}"]
+                "--listen", f"{self.address}:{port}"]
         if tls:
             args += ["--tls", str(LAB_DIR / "pki" / "chain.pem"), str(LAB_DIR / "pki" / "leaf.key")]
         if script is not None:
@@ -107,6 +108,47 @@ class HostileServers(unittest.TestCase):
     def test_the_run_is_bounded_by_the_timeouts(self):
         # Five broken servers, a 1 s timeout: the waits overlap, the run stays short.
         self.assertLess(self.run_.seconds, 5)
+
+
+# An SMTP server that takes any envelope: 250 to everything (it never gets DATA).
+PERMISSIVE = "\n".join([
+    "send 220 permissive.test ESMTP\\r\\n", "recv", "send 250 permissive.test\\r\\n",
+    "recv", "send 250 2.1.0 Ok\\r\\n", "recv", "send 250 2.1.5 Ok\\r\\n",
+    "recv", "send 250 2.0.0 Ok\\r\\n", "recv", "send 221 2.0.0 Bye\\r\\n", "close", ""])
+
+
+class PermissiveSmtp(unittest.TestCase):
+    """Open relay and submission without AUTH: the checks must fail loudly."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not lab_is_up():
+            raise AssertionError("the lab is not running: start it with ci/lab.sh start")
+        cls.fakes = FakeServers("127.0.10.41")
+        try:
+            for port in (587, 25):
+                cls.fakes.start(port, None, script=PERMISSIVE)
+            host = "relay.lab.test"
+            cls.run_ = mailready("check", host, "--resolve", f"{host}:127.0.10.41", "--from-inside",
+                                 "--only", "smtp.open-relay,smtp.auth-required", "--timeout", "1",
+                                 "--format", "json")
+        except BaseException:
+            cls.fakes.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fakes.stop()
+
+    def test_open_relay_is_critical_on_every_port(self):
+        self.assertEqual(self.run_.rc, 2)
+        for port in (587, 25):
+            self.assertEqual(self.run_.finding_ids("smtp.open-relay", port), ["smtp.open-relay"])
+        self.assertTrue(self.run_.one("smtp.open-relay", 25)["facts"]["relays"])
+
+    def test_submission_without_auth_is_critical(self):
+        self.assertEqual(self.run_.finding_ids("smtp.auth-required", 587), ["smtp.auth-not-required"])
+        self.assertEqual(self.run_.results("smtp.auth-required", 25), [])
 
 
 if __name__ == "__main__":

@@ -76,6 +76,15 @@ class GoodHost(LabTestCase):
         self.assertEqual(r["findings"], [])
 
 
+    def test_no_relay_and_submission_needs_auth(self):
+        for port in (587, 465, 25):
+            self.assertFalse(self.run_.one("smtp.open-relay", port)["facts"]["relays"], port)
+        for port in (587, 465):
+            r = self.run_.one("smtp.auth-required", port)
+            self.assertTrue(r["facts"]["auth_required"], port)
+            self.assertTrue(r["facts"]["reply"].startswith("5"), r["facts"]["reply"])
+
+
 class GoodHostFromOutside(LabTestCase):
     def test_internal_addresses_are_a_warning_without_from_inside(self):
         run = mailready("check", "mail.lab.test", "--only", "dns.resolve", "--format", "json")

@@ -66,8 +66,9 @@ def mailready(*args, netns=True, env=None, stdin=None, timeout=120):
     if env:
         full_env.update(env)
     started = time.monotonic()
+    # A session of its own: no controlling terminal, so a password prompt can never hang.
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, input=stdin,
-                          timeout=timeout)
+                          timeout=timeout, start_new_session=True)
     return Run(proc, time.monotonic() - started)
 
 

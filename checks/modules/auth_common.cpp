@@ -1,0 +1,176 @@
+#include "checks/modules/auth_common.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "checks/modules/common.hpp"
+#include "checks/proto/auth.hpp"
+#include "checks/proto/imap.hpp"
+#include "checks/proto/sasl/sasl.hpp"
+
+namespace mailready::checks {
+namespace {
+
+/// IMAP capabilities → mechanisms: AUTH=X atoms, and IMAP-LOGIN unless LOGINDISABLED.
+std::vector<std::string> imap_mechanisms(const nlohmann::json& caps) {
+  std::vector<std::string> out;
+  bool login_disabled = false;
+  for (const auto& c : caps) {
+    const auto atom = c.get<std::string>();
+    if (atom.rfind("AUTH=", 0) == 0) out.push_back(atom.substr(5));
+    if (atom == "LOGINDISABLED") login_disabled = true;
+  }
+  if (!login_disabled) out.push_back("IMAP-LOGIN");
+  return out;
+}
+
+}  // namespace
+
+Offered offered_mechanisms(const CheckResult& greeting) {
+  Offered o;
+  const Endpoint& e = *greeting.endpoint;
+  const auto& f = greeting.facts;
+  if (e.protocol == Protocol::imap) {
+    const auto caps = f.value("capabilities", nlohmann::json::array());
+    if (e.tls == TlsMode::implicit) {
+      o.after_tls = imap_mechanisms(caps);
+    } else {
+      o.before_tls = imap_mechanisms(caps);
+      if (f.contains("capabilities_after_tls")) o.after_tls = imap_mechanisms(f["capabilities_after_tls"]);
+    }
+    return o;
+  }
+  const auto auth_of = [&](const char* key) -> std::optional<std::vector<std::string>> {
+    if (!f.contains(key)) return std::nullopt;
+    return f[key].value("auth", std::vector<std::string>{});
+  };
+  if (e.tls == TlsMode::implicit) {
+    o.after_tls = auth_of("ehlo");
+  } else {
+    o.before_tls = auth_of("ehlo");
+    o.after_tls = auth_of("ehlo_after_tls");
+  }
+  return o;
+}
+
+std::vector<LoginPlan> plan_logins(const Context& ctx) {
+  const auto& opts = ctx.options();
+  // Certificates that must not receive a password: untrusted or for another name.
+  std::map<std::string, std::string> distrusted;  // endpoint label → why
+  for (const auto& c : ctx.results_of("cert.chain")) {
+    if (!c.endpoint) continue;
+    for (const auto& f : c.findings) {
+      if (f.id == "cert.hostname-mismatch" || !c.facts.value("trusted", true)) {
+        distrusted[c.endpoint->label()] = f.id;
+        break;
+      }
+    }
+  }
+  const auto greeting_of = [&](const Endpoint& e) -> std::optional<CheckResult> {
+    for (const auto& g : ctx.results_of(e.protocol == Protocol::imap ? "imap.greeting" : "smtp.greeting")) {
+      if (g.endpoint && *g.endpoint == e) return g;
+    }
+    return std::nullopt;
+  };
+
+  std::vector<LoginPlan> plans;
+  for (const auto& m : ctx.results_of("auth.mechanisms")) {
+    if (!m.endpoint) continue;
+    LoginPlan p;
+    p.endpoint = *m.endpoint;
+    p.user = p.endpoint.protocol == Protocol::imap ? opts.imap_user : opts.smtp_user;
+    const auto greeting = greeting_of(p.endpoint);
+    if (!greeting) continue;
+    const Offered offered = offered_mechanisms(*greeting);
+    std::vector<std::string> usable;
+    if (offered.after_tls) {
+      usable = *offered.after_tls;
+    } else if (offered.before_tls) {
+      usable = *offered.before_tls;
+      p.plaintext = true;
+    }
+    if (usable.empty()) continue;  // nothing offered: auth.mechanisms says so
+
+    const auto& known = proto::sasl::supported();
+    for (const auto& name : usable) {
+      const bool oauth = name == "XOAUTH2" || name == "OAUTHBEARER";
+      const bool implemented =
+          name == "IMAP-LOGIN" || std::find(known.begin(), known.end(), name) != known.end();
+      if (!implemented || (oauth && opts.oauth_token.empty()) || (!oauth && opts.password.empty())) {
+        p.unsupported.push_back(name);
+      } else {
+        p.mechanisms.push_back(name);
+      }
+    }
+
+    if (p.user.empty()) {
+      p.blocked = "no --user given: logins are skipped (auth.mechanisms still reports what is offered)";
+    } else if (p.plaintext && !opts.allow_plaintext_auth) {
+      p.blocked = "no TLS on this endpoint: credentials are not sent in the clear without "
+                  "--allow-plaintext-auth";
+    } else if (distrusted.count(p.endpoint.label()) > 0 && !opts.insecure) {
+      p.blocked = fmt::format("the certificate is not to be trusted ({}): no password is sent "
+                              "to it without --insecure", distrusted[p.endpoint.label()]);
+    }
+    plans.push_back(std::move(p));
+  }
+  return plans;
+}
+
+LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint& e,
+                           const std::string& mechanism, const std::string& user,
+                           const std::string& password, bool plaintext) {
+  LoginAttempt out;
+  std::unique_ptr<proto::sasl::Mechanism> mech;
+  if (mechanism != "IMAP-LOGIN") {
+    proto::sasl::Credentials creds{user, password, "", ctx.options().oauth_token};
+    mech = proto::sasl::make(mechanism, creds);
+    if (!mech) {
+      out.kind = LoginAttempt::Kind::unsupported;
+      out.detail = fmt::format("mailready does not implement {}", mechanism);
+      return out;
+    }
+  }
+
+  ReadySession ready = open_session(ctx, e, {}, !plaintext);
+  const bool usable = ready.kind == TlsAttempt::Kind::ok ||
+                      (plaintext && ready.kind == TlsAttempt::Kind::no_starttls);
+  if (!usable || !ready.conn) {
+    out.detail = ready.detail.empty() ? "could not get a session to log in on" : ready.detail;
+    if (ready.conn) ready.close();
+    return out;
+  }
+  out.over_tls = ready.tls.has_value();
+  auto& session = ready.conn->session;
+
+  const auto started = std::chrono::steady_clock::now();
+  proto::Result<proto::AuthOutcome> result = proto::AuthOutcome{};
+  if (e.protocol == Protocol::smtp) {
+    result = proto::smtp_authenticate(session, *mech);
+  } else if (mech) {
+    result = proto::imap_authenticate(session, ready.next_tag(), *mech,
+                                      proto::has_capability(ready.capabilities, "SASL-IR"));
+  } else {
+    result = proto::imap_login(session, ready.next_tag(), user, password);
+  }
+  out.login_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  if (!result) {
+    out.detail = result.failure().message;
+  } else {
+    out.kind = result->accepted ? LoginAttempt::Kind::accepted : LoginAttempt::Kind::rejected;
+    out.reply = result->reply;
+    out.code = result->code;
+    out.detail = result->mechanism_error;
+    if (result->accepted && !result->server_verified) {
+      out.detail = "the server's final SCRAM signature did not verify";
+    }
+  }
+  ready.close();
+  keep_transcript(ctx, check, e, session);
+  return out;
+}
+
+}  // namespace mailready::checks

@@ -1,0 +1,64 @@
+#pragma once
+// What the auth checks share: the mechanisms an endpoint offers (read from its greeting's
+// facts), and one login attempt on a fresh connection.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "checks/core/context.hpp"
+#include "checks/core/model.hpp"
+
+namespace mailready::checks {
+
+/// The login mechanisms of one endpoint, IANA spelling; the IMAP LOGIN command is
+/// "IMAP-LOGIN". nullopt where there is no such connection (before_tls on implicit TLS,
+/// after_tls where TLS could not be had).
+struct Offered {
+  std::optional<std::vector<std::string>> before_tls;
+  std::optional<std::vector<std::string>> after_tls;
+};
+
+/// Reads the mechanisms from an imap.greeting or smtp.greeting result's facts.
+Offered offered_mechanisms(const CheckResult& greeting);
+
+/// An endpoint a login may be tried on, and with what.
+struct LoginPlan {
+  Endpoint endpoint;
+  std::string user;
+  std::vector<std::string> mechanisms;  ///< what we will try, the server's order
+  std::vector<std::string> unsupported; ///< offered, but not tried (and why: see notes)
+  bool plaintext = false;               ///< no TLS here, and the user allowed it
+  std::string blocked;                  ///< why no login may be tried here ("" if it may)
+};
+
+/// For every endpoint auth.mechanisms reported: who logs in, with which mechanisms, and
+/// whether the safety rules allow it (TLS or --allow-plaintext-auth; a trusted
+/// certificate or --insecure; credentials given).
+std::vector<LoginPlan> plan_logins(const Context& ctx);
+
+/// One login attempt's outcome.
+struct LoginAttempt {
+  enum class Kind {
+    accepted,
+    rejected,     ///< the server said no
+    not_reached,  ///< could not get to the point of authenticating (`detail`)
+    unsupported,  ///< we do not implement the mechanism
+  };
+  Kind kind = Kind::not_reached;
+  std::string reply;   ///< the server's final words
+  std::string code;    ///< IMAP response code or SMTP enhanced status code
+  std::string detail;  ///< why not reached / our side's mechanism error
+  std::chrono::milliseconds login_ms{0};
+  bool over_tls = true;
+};
+
+/// Connects to `e`, gets TLS as the endpoint provides it (none when `plaintext` and the
+/// endpoint has none), and logs in with `mechanism` as `user` with `password`. Keeps the
+/// masked transcript for --trace under `check`.
+LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint& e,
+                           const std::string& mechanism, const std::string& user,
+                           const std::string& password, bool plaintext);
+
+}  // namespace mailready::checks

@@ -1,0 +1,131 @@
+// auth.login: signs in on every endpoint with every mechanism the server offers and
+// mailready implements, each on its own connection, all at once. Says which iPhone
+// "Authentication" setting works.
+
+#include <map>
+
+#include <fmt/format.h>
+
+#include "checks/core/check.hpp"
+#include "checks/core/context.hpp"
+#include "checks/modules/auth_common.hpp"
+#include "checks/modules/common.hpp"
+#include "checks/modules/findings.hpp"
+#include "checks/modules/modules.hpp"
+#include "checks/proto/sasl/sasl.hpp"
+
+namespace mailready::checks {
+namespace {
+
+nlohmann::json iphone_setting(const std::string& mechanism) {
+  const auto s = proto::sasl::iphone_setting(mechanism);
+  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+}
+
+class AuthLogin final : public Check {
+ public:
+  const CheckInfo& info() const override {
+    static const CheckInfo i{"auth.login",
+                             "Log in with every mechanism offered (one connection each)",
+                             {"auth.mechanisms", "cert.chain"}};
+    return i;
+  }
+
+  std::vector<CheckResult> run(Context& ctx) const override {
+    struct Job {
+      const LoginPlan* plan;
+      std::string mechanism;
+    };
+    const auto plans = plan_logins(ctx);
+    std::vector<CheckResult> out;
+    std::vector<Job> jobs;
+    for (const auto& p : plans) {
+      if (!p.blocked.empty()) {
+        CheckResult r = endpoint_result(ctx, info().id, p.endpoint);
+        r.status = Status::skip;
+        r.error = p.blocked;
+        r.facts["mechanism"] = nullptr;
+        out.push_back(std::move(r));
+        continue;
+      }
+      for (const auto& m : p.mechanisms) jobs.push_back({&p, m});
+      for (const auto& m : p.unsupported) {
+        CheckResult r = endpoint_result(ctx, info().id, p.endpoint);
+        r.status = Status::skip;
+        r.facts["mechanism"] = m;
+        r.facts["iphone_setting"] = iphone_setting(m);
+        r.error = m == "DIGEST-MD5"
+                      ? "DIGEST-MD5 is obsolete (RFC 6331) and not attempted; it is reported only"
+                      : fmt::format("{} is not attempted (not implemented, or no credential for it)", m);
+        out.push_back(std::move(r));
+      }
+    }
+    if (plans.empty()) {
+      CheckResult r = host_result(ctx, info().id, ctx.options().target);
+      r.status = Status::skip;
+      r.error = "no endpoint offers a login";
+      return {r};
+    }
+
+    auto attempts = for_each_concurrently(jobs, [&](const Job& j) {
+      return attempt(ctx, *j.plan, j.mechanism);
+    });
+
+    // auth.failed is critical where nothing works on the endpoint, a warning where
+    // another mechanism does (the phone can be set to that one).
+    std::map<std::string, bool> any_accepted;
+    for (const auto& r : attempts) {
+      if (r.facts.value("accepted", false)) any_accepted[r.endpoint->label()] = true;
+    }
+    for (auto& r : attempts) {
+      for (auto& f : r.findings) {
+        if (f.id == "auth.failed" && any_accepted[r.endpoint->label()]) f.severity = Severity::warning;
+      }
+      r.settle();
+    }
+    attempts.insert(attempts.end(), out.begin(), out.end());
+    return attempts;
+  }
+
+ private:
+  CheckResult attempt(Context& ctx, const LoginPlan& plan, const std::string& mechanism) const {
+    const Endpoint& e = plan.endpoint;
+    CheckResult r = endpoint_result(ctx, info().id, e);
+    r.facts["mechanism"] = mechanism;
+    r.facts["iphone_setting"] = iphone_setting(mechanism);
+    const auto a = attempt_login(ctx, info().id, e, mechanism, plan.user, ctx.options().password,
+                                 plan.plaintext);
+    r.facts["accepted"] = a.kind == LoginAttempt::Kind::accepted;
+    r.facts["login_ms"] = a.login_ms.count();
+    r.facts["over_tls"] = a.over_tls;
+    r.facts["reply"] = a.reply;
+    if (!a.code.empty()) r.facts["code"] = a.code;
+    switch (a.kind) {
+      case LoginAttempt::Kind::accepted:
+        r.summary = fmt::format("{} accepted in {} ms", mechanism, a.login_ms.count());
+        break;
+      case LoginAttempt::Kind::rejected:
+        r.summary = fmt::format("{} refused", mechanism);
+        r.findings.push_back(make_finding(
+            "auth.failed",
+            fmt::format("{}: login as {} with {} was refused: {}", e.label(), plan.user, mechanism,
+                        a.reply.empty() ? a.detail : a.reply),
+            {{"mechanism", mechanism}, {"reply", a.reply}, {"code", a.code}, {"detail", a.detail}}));
+        break;
+      case LoginAttempt::Kind::not_reached:
+      case LoginAttempt::Kind::unsupported:
+        r.status = Status::error;
+        r.error = a.detail;
+        r.summary = a.detail;
+        break;
+    }
+    r.duration = a.login_ms;
+    return r;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Check> make_auth_login() { return std::make_unique<AuthLogin>(); }
+
+}  // namespace mailready::checks
