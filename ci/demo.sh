@@ -12,8 +12,10 @@ build=${MAILREADY_BUILD_DIR:-build}
 ./ci/lab.sh start >/dev/null
 echo "== mailready check mail.lab.test (inside the lab's network namespace) =="
 set +e
+lab=${MAILREADY_LAB_DIR:-/tmp/mailready-lab}
 ./ci/lab.sh exec "$build/mailready" check mail.lab.test --from-inside --imap-starttls \
-  --ca-file "${MAILREADY_LAB_DIR:-/tmp/mailready-lab}/pki/root.pem" "$@"
+  --ca-file "$lab/pki/root.pem" \
+  --user alice@lab.test --password-file "$lab/secrets/alice.password" "$@"
 rc=$?
 set -e
 echo "== exit code $rc; the lab is still running: ci/lab.sh stop to remove it =="
