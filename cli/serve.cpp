@@ -6,18 +6,21 @@
 #include "cli/serve.hpp"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include <array>
-#include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -87,12 +90,16 @@ class ProbeLimiter {
     return Admission::admitted;
   }
 
-  void release() {
+  /// Frees a slot. True when no probe runs or waits any more.
+  bool release() {
+    bool idle = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --running_;
+      idle = running_ == 0 && waiting_ == 0;
     }
     changed_.notify_all();
+    return idle;
   }
 
   int running() const {
@@ -297,8 +304,8 @@ class Exporter {
          refusal.message + "\n");
   }
 
-  void probe(const Poco::URI& uri, const HTTPServerRequest& request,
-             HTTPServerResponse& response, Clock::time_point arrived) {
+  void probe(const Poco::URI& uri, const HTTPServerRequest& request, HTTPServerResponse& response,
+             Clock::time_point arrived) {
     // What to probe and how: every refusal is decided before the probe takes a slot.
     std::vector<std::pair<std::string, std::string>> parameters;
     try {
@@ -329,20 +336,30 @@ class Exporter {
     }
 
     // A slot, within the probe's deadline: the deadline counts from the request's arrival,
-    // so the answer comes in time however long the probe waited.
-    const auto until = arrived + std::get<std::chrono::milliseconds>(deadline);
-    const auto admission = limiter_.acquire(until);
+    // so the answer comes in time however long the probe waited. A probe that waited so
+    // long that less than half its time (or a second) is left is refused instead: its
+    // report would be mostly skipped checks, and another scrape comes soon.
+    const auto budget = std::get<std::chrono::milliseconds>(deadline);
+    const auto until = arrived + budget;
+    const auto admission = limiter_.acquire(
+        until - std::min<std::chrono::milliseconds>(budget / 2, std::chrono::seconds(1)));
     if (admission != ProbeLimiter::Admission::admitted) {
       response.set("Retry-After", "1");
       refuse(response, {503, "busy",
                         admission == ProbeLimiter::Admission::queue_full
                             ? "too many probes running and waiting; try again later"
-                            : "no probe slot became free before the probe's deadline"});
+                            : "no probe slot became free in time for the scrape"});
       return;
     }
+    // The slot goes back however the probe ends. When the last probe is done, the memory
+    // its threads freed goes back to the system: a burst of probes spreads its allocations
+    // over many malloc arenas, and without the trim each arena keeps its peak, so the
+    // resident size would creep up burst after burst although nothing leaks.
     struct Release {
       ProbeLimiter& limiter;
-      ~Release() { limiter.release(); }
+      ~Release() {
+        if (limiter.release()) ::malloc_trim(0);
+      }
     } release{limiter_};
 
     std::string result = "error";
@@ -417,8 +434,8 @@ int run_serve(const ServeOptions& options) {
   }
   const auto listen = parse_listen(options.listen);
   if (!listen) {
-    return usage_error(fmt::format("--listen wants ADDRESS:PORT (e.g. 127.0.0.1:9731), got '{}'",
-                                   options.listen));
+    return usage_error(
+        fmt::format("--listen wants ADDRESS:PORT (e.g. 127.0.0.1:9731), got '{}'", options.listen));
   }
 
   // The longest a probe may run: how long a stop waits for running probes.

@@ -64,8 +64,8 @@ void read_bool(const json& object, std::string_view key, const std::string& wher
   out = v->get<bool>();
 }
 
-void read_seconds(const json& object, std::string_view key, const std::string& where,
-                  double low, double high, std::chrono::milliseconds& out) {
+void read_seconds(const json& object, std::string_view key, const std::string& where, double low,
+                  double high, std::chrono::milliseconds& out) {
   const json* v = find(object, key);
   if (v == nullptr) return;
   if (!v->is_number() || v->get<double>() < low || v->get<double>() > high) {
@@ -76,8 +76,7 @@ void read_seconds(const json& object, std::string_view key, const std::string& w
 }
 
 int read_int(const json& value, const std::string& where, int low, int high) {
-  if (!value.is_number_integer() || value.get<long long>() < low ||
-      value.get<long long>() > high) {
+  if (!value.is_number_integer() || value.get<long long>() < low || value.get<long long>() > high) {
     fail(where, fmt::format("must be a whole number from {} to {}", low, high));
   }
   return static_cast<int>(value.get<long long>());
@@ -108,19 +107,17 @@ std::string read_host(const json& object, std::string_view key, const std::strin
 
 /// A module name: what ?module= may say.
 bool valid_module_name(const std::string& name) {
-  return !name.empty() && name.size() <= 64 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
-                  c == '.';
-         });
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
 }
 
 ModuleConfig parse_module(const std::string& name, const json& value, const std::string& where) {
   // Each key is one line here and one member of Options: adding a setting is adding both.
-  expect_object(value, where,
-                {"timeout_seconds", "wait_timeout_seconds", "from_inside", "ca_file", "only",
-                 "skip", "imap_starttls", "fallback_order", "per_host", "cert_warn_days",
-                 "cert_critical_days"});
+  expect_object(
+      value, where,
+      {"timeout_seconds", "wait_timeout_seconds", "from_inside", "ca_file", "only", "skip",
+       "imap_starttls", "fallback_order", "per_host", "cert_warn_days", "cert_critical_days"});
   ModuleConfig m;
   m.name = name;
   Options& o = m.options;
@@ -157,7 +154,9 @@ ModuleConfig parse_module(const std::string& name, const json& value, const std:
     }
     o.fallback_order = ports;
   }
-  if (const json* v = find(value, "per_host")) o.per_host = read_int(*v, member(where, "per_host"), 1, 64);
+  if (const json* v = find(value, "per_host")) {
+    o.per_host = read_int(*v, member(where, "per_host"), 1, 64);
+  }
   if (const json* v = find(value, "cert_warn_days")) {
     o.cert_warn_days = read_int(*v, member(where, "cert_warn_days"), 0, 3650);
   }
@@ -179,8 +178,7 @@ TargetConfig parse_target(const std::string& name, const json& value, const std:
     for (std::size_t i = 0; i < pins.size(); ++i) {
       const auto pin = proto::parse_pin(pins[i]);
       if (!pin) {
-        fail(fmt::format("{}[{}]", at, i),
-             fmt::format("wants HOST:ADDRESS, got '{}'", pins[i]));
+        fail(fmt::format("{}[{}]", at, i), fmt::format("wants HOST:ADDRESS, got '{}'", pins[i]));
       }
       t.pinned[pin->first].push_back(pin->second);
     }
@@ -291,9 +289,8 @@ std::variant<ProbePlan, ProbeRefusal> plan_probe(const ServeConfig& config,
   if (module == config.modules.end()) {
     // Echo the name only when it could be a module name at all.
     return refuse(400, "bad_request",
-                  valid_module_name(query.module)
-                      ? fmt::format("unknown module '{}'", query.module)
-                      : std::string("unknown module"));
+                  valid_module_name(query.module) ? fmt::format("unknown module '{}'", query.module)
+                                                  : std::string("unknown module"));
   }
   const auto target = config.targets.find(query.target);
   if (target == config.targets.end() && !config.allow_any_target) {
@@ -326,11 +323,11 @@ std::variant<std::chrono::milliseconds, std::string> probe_deadline(
   const std::string& text = *scrape_timeout_header;
   // Prometheus sends a plain decimal ("4", "9.5"); strtod would also take hex, "inf" and
   // leading blanks, which no Prometheus sends.
-  const bool plain = !text.empty() && text.size() <= 32 &&
-                     std::all_of(text.begin(), text.end(), [](char c) {
-                       return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
-                     }) &&
-                     std::count(text.begin(), text.end(), '.') <= 1 && text != ".";
+  const bool plain =
+      !text.empty() && text.size() <= 32 &&
+      std::all_of(text.begin(), text.end(),
+                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }) &&
+      std::count(text.begin(), text.end(), '.') <= 1 && text != ".";
   if (!plain) return std::string("X-Prometheus-Scrape-Timeout-Seconds is not a number of seconds");
   const double seconds = std::strtod(text.c_str(), nullptr);
   const auto scrape = seconds_to_ms(seconds);

@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -27,8 +28,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "checks/core/options.hpp"
 #include "checks/core/registry.hpp"
@@ -58,8 +57,8 @@ struct ModuleConfig {
 /// here too: they are read from the file or the environment, never from the request.)
 struct TargetConfig {
   std::string name;
-  std::string imap_host;  ///< empty: the target name
-  std::string smtp_host;  ///< empty: the target name
+  std::string imap_host;                                   ///< empty: the target name
+  std::string smtp_host;                                   ///< empty: the target name
   std::map<std::string, std::vector<std::string>> pinned;  ///< "resolve": HOST:ADDRESS
 };
 

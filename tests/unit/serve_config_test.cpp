@@ -28,7 +28,9 @@ std::string error_of(const json& document) {
   return "";
 }
 
-json minimal() { return json::parse(R"({"modules": {"default": {}}})"); }
+json minimal() {
+  return json::parse(R"({"modules": {"default": {}}})");
+}
 
 /// The lab's two targets, one module with every setting.
 json full() {
@@ -118,7 +120,8 @@ TEST_CASE("serve config: unknown keys are errors that name the key", "[serve]") 
   json doc = minimal();
   doc["scrape"] = 1;
   CHECK(error_of(doc).rfind("scrape: unknown key (known here: modules, targets, "
-                            "allow_any_target)", 0) == 0);
+                            "allow_any_target)",
+                            0) == 0);
 
   doc = minimal();
   doc["modules"]["default"]["timeout"] = 5;
@@ -163,8 +166,7 @@ TEST_CASE("serve config: bad values are one-line errors", "[serve]") {
 
   CHECK(error_of(json::parse(R"({"modules": {}})")).rfind("modules: must be an object", 0) == 0);
   CHECK(error_of(json::parse(R"({"targets": {}})")).rfind("modules: must be an object", 0) == 0);
-  CHECK(error_of(json::parse(R"({"modules": {"a b": {}}})")).rfind(R"(modules["a b"]: )", 0) ==
-        0);
+  CHECK(error_of(json::parse(R"({"modules": {"a b": {}}})")).rfind(R"(modules["a b"]: )", 0) == 0);
   CHECK(error_of(json::parse(R"({"modules": {"default": {}}, "targets": {"-x": {}}})")) ==
         "targets.-x: a target is a host name or IP address");
   CHECK(error_of(json::array()) == R"(must be a JSON object with "modules")");
@@ -278,4 +280,12 @@ TEST_CASE("listen address: ADDRESS:PORT", "[serve]") {
                           "::1:9731", "[x]:9731", "bad host:1", "h:12a"}) {
     CHECK_FALSE(parse_listen(bad));
   }
+}
+
+TEST_CASE("serve config: the example in ci/examples is valid", "[serve]") {
+  const ServeConfig c =
+      load_serve_config(std::string(MAILREADY_SOURCE_DIR) + "/ci/examples/mailready-exporter.json");
+  CHECK(c.modules.count("default") == 1);
+  CHECK(c.targets.at("mx2.example.com").pinned.size() == 2);
+  CHECK_NOTHROW(validate_check_ids(c, checks::default_registry()));
 }
