@@ -18,6 +18,7 @@ Registry default_registry() {
   r.add(make_auth_bad_password());
   r.add(make_smtp_auth_required());
   r.add(make_smtp_open_relay());
+  r.add(make_imap_mailbox());
   return r;
 }
 

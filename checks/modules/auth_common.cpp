@@ -119,30 +119,30 @@ std::vector<LoginPlan> plan_logins(const Context& ctx) {
   return plans;
 }
 
-LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint& e,
-                           const std::string& mechanism, const std::string& user,
-                           const std::string& password, bool plaintext) {
-  LoginAttempt out;
+LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
+                const std::string& user, const std::string& password, bool plaintext) {
   std::unique_ptr<proto::sasl::Mechanism> mech;
   if (mechanism != "IMAP-LOGIN") {
     proto::sasl::Credentials creds{user, password, "", ctx.options().oauth_token};
     mech = proto::sasl::make(mechanism, creds);
     if (!mech) {
-      out.kind = LoginAttempt::Kind::unsupported;
-      out.detail = fmt::format("mailready does not implement {}", mechanism);
-      return out;
+      LoggedIn none;
+      none.attempt.kind = LoginAttempt::Kind::unsupported;
+      none.attempt.detail = fmt::format("mailready does not implement {}", mechanism);
+      return none;
     }
   }
 
-  ReadySession ready = open_session(ctx, e, {}, !plaintext);
+  LoggedIn out{LoginAttempt{}, open_session(ctx, e, {}, !plaintext)};
+  LoginAttempt& a = out.attempt;
+  ReadySession& ready = out.ready;
   const bool usable = ready.kind == TlsAttempt::Kind::ok ||
                       (plaintext && ready.kind == TlsAttempt::Kind::no_starttls);
   if (!usable || !ready.conn) {
-    out.detail = ready.detail.empty() ? "could not get a session to log in on" : ready.detail;
-    if (ready.conn) ready.close();
+    a.detail = ready.detail.empty() ? "could not get a session to log in on" : ready.detail;
     return out;
   }
-  out.over_tls = ready.tls.has_value();
+  a.over_tls = ready.tls.has_value();
   auto& session = ready.conn->session;
 
   const auto started = std::chrono::steady_clock::now();
@@ -155,22 +155,32 @@ LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint&
   } else {
     result = proto::imap_login(session, ready.next_tag(), user, password);
   }
-  out.login_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+  a.login_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
   if (!result) {
-    out.detail = result.failure().message;
+    a.detail = result.failure().message;
   } else {
-    out.kind = result->accepted ? LoginAttempt::Kind::accepted : LoginAttempt::Kind::rejected;
-    out.reply = result->reply;
-    out.code = result->code;
-    out.detail = result->mechanism_error;
+    a.kind = result->accepted ? LoginAttempt::Kind::accepted : LoginAttempt::Kind::rejected;
+    a.reply = result->reply;
+    a.code = result->code;
+    a.detail = result->mechanism_error;
+    a.server_verified = result->server_verified;
     if (result->accepted && !result->server_verified) {
-      out.detail = "the server's final SCRAM signature did not verify";
+      a.detail = "the server's final SCRAM signature did not verify";
     }
   }
-  ready.close();
-  keep_transcript(ctx, check, e, session);
   return out;
+}
+
+LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint& e,
+                           const std::string& mechanism, const std::string& user,
+                           const std::string& password, bool plaintext) {
+  LoggedIn in = log_in(ctx, e, mechanism, user, password, plaintext);
+  if (in.ready.conn) {
+    in.ready.close();
+    keep_transcript(ctx, check, e, in.ready.conn->session);
+  }
+  return in.attempt;
 }
 
 }  // namespace mailready::checks

@@ -9,6 +9,7 @@
 
 #include "checks/core/context.hpp"
 #include "checks/core/model.hpp"
+#include "checks/modules/common.hpp"
 
 namespace mailready::checks {
 
@@ -52,7 +53,18 @@ struct LoginAttempt {
   std::string detail;  ///< why not reached / our side's mechanism error
   std::chrono::milliseconds login_ms{0};
   bool over_tls = true;
+  bool server_verified = true;  ///< SCRAM: the server proved it knows the password
 };
+
+/// A login whose session stays open (when accepted) for the caller's commands.
+struct LoggedIn {
+  LoginAttempt attempt;
+  ReadySession ready;  ///< close() it when done
+};
+
+/// As attempt_login, but hands the session back instead of closing it.
+LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
+                const std::string& user, const std::string& password, bool plaintext);
 
 /// Connects to `e`, gets TLS as the endpoint provides it (none when `plaintext` and the
 /// endpoint has none), and logs in with `mechanism` as `user` with `password`. Keeps the

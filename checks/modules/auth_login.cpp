@@ -103,6 +103,13 @@ class AuthLogin final : public Check {
     switch (a.kind) {
       case LoginAttempt::Kind::accepted:
         r.summary = fmt::format("{} accepted in {} ms", mechanism, a.login_ms.count());
+        if (!a.server_verified) {
+          r.findings.push_back(make_finding(
+              "auth.server-unverified",
+              fmt::format("{}: {} login accepted, but the server never proved it knows the "
+                          "password (no valid SCRAM server signature)", e.label(), mechanism),
+              {{"mechanism", mechanism}, {"reply", a.reply}}));
+        }
         break;
       case LoginAttempt::Kind::rejected:
         r.summary = fmt::format("{} refused", mechanism);

@@ -32,6 +32,12 @@ const std::vector<FindingInfo>& finding_catalog() {
          "user name can log in.",
          "Fix the passdb (no 'nopassword', no allow-all); check the gateway's authentication "
          "against the directory."},
+        {"auth.server-unverified", "The server did not prove it knows the password",
+         Severity::critical,
+         "A SCRAM login succeeded without a valid server signature (the v= of RFC 5802). SCRAM's "
+         "point is mutual authentication: a server that cannot sign may be an impostor in the path.",
+         "Check what answers on this port (a proxy that terminates SASL?) and the server's SCRAM "
+         "implementation."},
         {"dns.unresolved", "The host name does not resolve", Severity::critical,
          "The name the phones are configured with has no A or AAAA record, so no device can "
          "connect at all. Phones resolve the name through the carrier's or the Wi-Fi's "
@@ -47,6 +53,12 @@ const std::vector<FindingInfo>& finding_catalog() {
          "when you run mailready on the internal network on purpose.",
          "Publish the public address of the firewall / secure gateway in public DNS (split "
          "horizon), or make sure the phones reach the network over VPN."},
+        {"imap.no-sent-folder", "No Sent mailbox", Severity::warning,
+         "The account has no mailbox marked \\Sent (RFC 6154 SPECIAL-USE) and none named like "
+         "one. The iPhone stores a copy of every sent message in the Sent mailbox; without it "
+         "sent mail exists only on the device that sent it.",
+         "Create a Sent mailbox and mark it (Dovecot: namespace inbox { mailbox Sent { "
+         "special_use = \\Sent; auto = subscribe } })."},
         {"port.closed", "The port refuses connections", Severity::info,
          "The TCP connection was refused (RST): nothing listens on the port, or a firewall "
          "rejects it. For IMAP on 993 the phone cannot fetch mail; for a submission port the "

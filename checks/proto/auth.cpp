@@ -31,9 +31,12 @@ struct Answer {
   std::string error;
 };
 
-Answer answer(sasl::Mechanism& mech, std::string_view encoded) {
+Answer answer(sasl::Mechanism& mech, std::string_view encoded, bool first) {
   Answer a;
   auto challenge = sasl::base64_decode(encoded);
+  // Some servers open with a text such as "334 NTLM supported" instead of an empty
+  // challenge (MS-SMTPNTLM): the first challenge may be words, meaning "go ahead".
+  if (!challenge && first) challenge = std::string();
   if (!challenge) {
     a.line = "*";
     a.cancelled = true;
@@ -106,11 +109,13 @@ Result<AuthOutcome> smtp_authenticate(LineSession& session, sasl::Mechanism& mec
       out.accepted = reply->code == 235;
       out.reply = reply->raw();
       out.code = reply->enhanced();
+      // SCRAM: the server must have proved it knows the password (v=) by now.
+      if (out.accepted) out.server_verified = mech.verify_server_final("");
       return out;
     }
     if (step == max_steps) break;
     const std::string challenge = reply->lines.empty() ? std::string() : reply->lines.front();
-    const Answer a = answer(mech, challenge);
+    const Answer a = answer(mech, challenge, step == 0);
     if (!a.error.empty()) out.mechanism_error = a.error;
     if (auto sent = session.write_line(a.line, a.cancelled ? "*" : masked_payload); !sent) {
       return sent.failure();
@@ -152,6 +157,7 @@ Result<AuthOutcome> imap_authenticate(LineSession& session, std::string_view tag
       out.reply = l;
       const auto space = rest.find(' ');
       out.code = space == std::string::npos ? "" : imap_response_code(rest.substr(space + 1));
+      if (out.accepted) out.server_verified = mech.verify_server_final("");
       return out;
     }
     if (l.rfind("* ", 0) == 0) continue;  // untagged data (CAPABILITY after success, ...)
@@ -167,7 +173,7 @@ Result<AuthOutcome> imap_authenticate(LineSession& session, std::string_view tag
     }
     // "+ base64" or a bare "+" / "+ " (an empty challenge).
     const std::string challenge = l.size() > 2 ? l.substr(2) : std::string();
-    const Answer a = answer(mech, challenge);
+    const Answer a = answer(mech, challenge, steps == 1);
     if (!a.error.empty()) out.mechanism_error = a.error;
     if (auto sent = session.write_line(a.line, a.cancelled ? "*" : masked_payload); !sent) {
       return sent.failure();

@@ -122,6 +122,79 @@ bool has_capability(const std::vector<std::string>& caps, std::string_view name)
                      [&](const std::string& c) { return iequals(c, name); });
 }
 
+namespace {
+
+/// Reads one IMAP string (quoted or atom) at `pos`; advances past it.
+std::optional<std::string> read_string(std::string_view s, std::size_t& pos) {
+  while (pos < s.size() && s[pos] == ' ') ++pos;
+  if (pos >= s.size()) return std::nullopt;
+  std::string out;
+  if (s[pos] == '"') {
+    for (++pos; pos < s.size(); ++pos) {
+      if (s[pos] == '\\' && pos + 1 < s.size()) {
+        out += s[++pos];
+      } else if (s[pos] == '"') {
+        ++pos;
+        return out;
+      } else {
+        out += s[pos];
+      }
+    }
+    return std::nullopt;  // unterminated
+  }
+  while (pos < s.size() && s[pos] != ' ') out += s[pos++];
+  return out;
+}
+
+}  // namespace
+
+std::optional<ImapMailbox> parse_list_line(std::string_view line) {
+  std::size_t pos = 0;
+  if (starts_with_ci(line, "LIST ")) {
+    pos = 5;
+  } else if (starts_with_ci(line, "XLIST ")) {
+    pos = 6;
+  } else {
+    return std::nullopt;
+  }
+  while (pos < line.size() && line[pos] == ' ') ++pos;
+  if (pos >= line.size() || line[pos] != '(') return std::nullopt;
+  const auto close = line.find(')', pos);
+  if (close == std::string_view::npos) return std::nullopt;
+  ImapMailbox box;
+  std::istringstream attrs{std::string(line.substr(pos + 1, close - pos - 1))};
+  std::string a;
+  while (attrs >> a) box.attributes.push_back(a);
+  pos = close + 1;
+  auto delimiter = read_string(line, pos);
+  if (!delimiter) return std::nullopt;
+  box.delimiter = iequals(*delimiter, "NIL") ? std::string() : *delimiter;
+  auto name = read_string(line, pos);
+  if (!name) return std::nullopt;
+  box.name = *name;
+  return box;
+}
+
+const ImapMailbox* find_special(const std::vector<ImapMailbox>& boxes, std::string_view attribute,
+                                const std::vector<std::string_view>& names) {
+  for (const auto& b : boxes) {
+    for (const auto& a : b.attributes) {
+      if (iequals(a, attribute)) return &b;
+    }
+  }
+  for (const auto& b : boxes) {
+    std::string_view leaf = b.name;
+    if (!b.delimiter.empty()) {
+      const auto cut = leaf.rfind(b.delimiter);
+      if (cut != std::string_view::npos) leaf = leaf.substr(cut + b.delimiter.size());
+    }
+    for (const auto n : names) {
+      if (iequals(leaf, n)) return &b;
+    }
+  }
+  return nullptr;
+}
+
 Result<ImapStartTls> imap_starttls(LineSession& session, std::string_view tag,
                                    const std::string& server_name,
                                    const Poco::Net::Context::Ptr& context,

@@ -54,6 +54,22 @@ std::vector<std::string> capabilities_of(const ImapReply& reply);
 /// True when `caps` contains `name` (case-insensitive).
 bool has_capability(const std::vector<std::string>& caps, std::string_view name);
 
+/// One mailbox of a LIST / XLIST reply (RFC 9051 §7.3.1, RFC 6154 SPECIAL-USE).
+struct ImapMailbox {
+  std::vector<std::string> attributes;  ///< "\\HasNoChildren", "\\Sent", as sent
+  std::string delimiter;                ///< "" for NIL
+  std::string name;                     ///< unquoted (modified UTF-7 left as is)
+};
+
+/// Parses the text of an untagged "LIST ..." or "XLIST ..." line (without "* ").
+/// nullopt when it is neither or is malformed.
+std::optional<ImapMailbox> parse_list_line(std::string_view line);
+
+/// The first mailbox with the special-use `attribute` ("\\Sent"), else the first whose
+/// name (its last level) matches one of `names` case-insensitively; nullptr if none.
+const ImapMailbox* find_special(const std::vector<ImapMailbox>& boxes, std::string_view attribute,
+                                const std::vector<std::string_view>& names);
+
 /// Sends STARTTLS; on OK, runs the handshake and upgrades `session`.
 struct ImapStartTls {
   ImapReply reply;

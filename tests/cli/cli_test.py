@@ -117,7 +117,7 @@ class Informational(unittest.TestCase):
                                "smtp.greeting", "submission.fallback", "tls.handshake",
                                "cert.chain", "auth.mechanisms", "auth.login",
                                "auth.rejects-bad-password", "smtp.auth-required",
-                               "smtp.open-relay"])
+                               "smtp.open-relay", "imap.mailbox"])
         self.assertIn("(needs ports.reachability, smtp.greeting)", run.stdout)
 
     def test_explain_a_finding(self):

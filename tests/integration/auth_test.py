@@ -81,6 +81,16 @@ class GoodLogins(LabAuth):
         for r in results:
             self.assertTrue(r["facts"]["rejected"], r)
 
+    def test_mailbox_view_after_login(self):
+        r = self.run_.one("imap.mailbox", 993)
+        self.assertEqual(r["facts"]["sent"], "Sent")
+        self.assertEqual(r["facts"]["drafts"], "Drafts")
+        self.assertEqual(r["facts"]["trash"], "Trash")
+        self.assertTrue(r["facts"]["idle"])
+        self.assertIsInstance(r["facts"]["uidvalidity"], int)
+        self.assertGreaterEqual(r["facts"]["messages"], 0)
+        self.assertEqual(r["findings"], [])
+
     def test_no_secret_in_the_report_or_the_trace(self):
         secret = password("alice")
         trace = Path(self.trace).read_text()

@@ -119,3 +119,49 @@ TEST_CASE("has_capability ignores case", "[imap]") {
   CHECK_FALSE(has_capability(caps, "LOGINDISABLED"));
   CHECK_FALSE(has_capability({}, "IMAP4REV1"));
 }
+
+TEST_CASE("LIST and XLIST lines parse into attributes, delimiter and name", "[imap]") {
+  using mailready::proto::parse_list_line;
+  const auto sent = parse_list_line(R"(LIST (\HasNoChildren \Sent) "." "Sent Messages")");
+  REQUIRE(sent);
+  CHECK(sent->attributes == std::vector<std::string>{"\\HasNoChildren", "\\Sent"});
+  CHECK(sent->delimiter == ".");
+  CHECK(sent->name == "Sent Messages");
+
+  const auto atom = parse_list_line(R"(XLIST (\HasNoChildren \Inbox) "/" INBOX)");
+  REQUIRE(atom);
+  CHECK(atom->name == "INBOX");
+
+  const auto nil = parse_list_line(R"(LIST (\Noselect) NIL "")");
+  REQUIRE(nil);
+  CHECK(nil->delimiter.empty());
+  CHECK(nil->name.empty());
+
+  const auto escaped = parse_list_line(R"(LIST () "." "a\"b\\c")");
+  REQUIRE(escaped);
+  CHECK(escaped->name == "a\"b\\c");
+
+  CHECK_FALSE(parse_list_line("LSUB () \".\" INBOX"));
+  CHECK_FALSE(parse_list_line("LIST \\Sent \".\" Sent"));
+  CHECK_FALSE(parse_list_line(R"(LIST () "." "unterminated)"));
+  CHECK_FALSE(parse_list_line("LIST ()"));
+}
+
+TEST_CASE("find_special prefers the attribute, then the mailbox's last level by name", "[imap]") {
+  using mailready::proto::find_special;
+  using mailready::proto::ImapMailbox;
+  const std::vector<ImapMailbox> boxes = {
+      {{"\\HasNoChildren"}, ".", "INBOX"},
+      {{"\\HasNoChildren"}, ".", "INBOX.Sent Items"},
+      {{"\\HasNoChildren", "\\Sent"}, ".", "Gesendet"},
+  };
+  const auto* by_attribute = find_special(boxes, "\\Sent", {"Sent", "Sent Items"});
+  REQUIRE(by_attribute != nullptr);
+  CHECK(by_attribute->name == "Gesendet");
+
+  const std::vector<ImapMailbox> plain = {{{}, ".", "INBOX"}, {{}, ".", "INBOX.sent items"}};
+  const auto* by_name = find_special(plain, "\\Sent", {"Sent", "Sent Items"});
+  REQUIRE(by_name != nullptr);
+  CHECK(by_name->name == "INBOX.sent items");
+  CHECK(find_special(plain, "\\Trash", {"Trash"}) == nullptr);
+}

@@ -1,0 +1,154 @@
+// imap.mailbox: after login, what the phone's Mail app sees: INBOX (SELECT: messages,
+// UIDVALIDITY), the special-use mailboxes (LIST RETURN (SPECIAL-USE), RFC 6154; XLIST on
+// old servers; names as a last resort) and whether IDLE (push) is offered.
+
+#include <fmt/format.h>
+
+#include "checks/core/check.hpp"
+#include "checks/core/context.hpp"
+#include "checks/modules/auth_common.hpp"
+#include "checks/modules/common.hpp"
+#include "checks/modules/findings.hpp"
+#include "checks/modules/modules.hpp"
+#include "checks/proto/imap.hpp"
+
+namespace mailready::checks {
+namespace {
+
+/// What iOS and the common servers call these mailboxes when no SPECIAL-USE says so.
+const std::vector<std::string_view> sent_names{"Sent", "Sent Messages", "Sent Items", "Sent Mail"};
+const std::vector<std::string_view> drafts_names{"Drafts", "Draft"};
+const std::vector<std::string_view> trash_names{"Trash", "Deleted Messages", "Deleted Items"};
+
+/// "[UIDVALIDITY 3857529045] UIDs valid" → 3857529045.
+std::optional<std::uint64_t> uidvalidity_of(const proto::ImapReply& reply) {
+  for (const auto& u : reply.untagged) {
+    const auto at = u.find("[UIDVALIDITY ");
+    if (at == std::string::npos) continue;
+    try {
+      return std::stoull(u.substr(at + 13));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> exists_of(const proto::ImapReply& reply) {
+  for (const auto& u : reply.untagged) {
+    const auto space = u.find(' ');
+    if (space != std::string::npos && u.compare(space + 1, std::string::npos, "EXISTS") == 0) {
+      try {
+        return std::stoull(u.substr(0, space));
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+class ImapMailbox final : public Check {
+ public:
+  const CheckInfo& info() const override {
+    static const CheckInfo i{"imap.mailbox", "INBOX, the Sent/Drafts/Trash mailboxes and IDLE",
+                             {"auth.login"}};
+    return i;
+  }
+
+  std::vector<CheckResult> run(Context& ctx) const override {
+    // The first IMAP endpoint (993 before 143) with an accepted login, and its mechanism.
+    std::optional<CheckResult> chosen;
+    for (const auto& r : ctx.results_of("auth.login")) {
+      if (!r.endpoint || r.endpoint->protocol != Protocol::imap || !r.facts.value("accepted", false)) continue;
+      if (!chosen || (r.endpoint->port == 993 && chosen->endpoint->port != 993)) chosen = r;
+    }
+    if (!chosen) {
+      CheckResult r = host_result(ctx, info().id, ctx.options().imap_host);
+      r.status = Status::skip;
+      r.error = "needs an accepted IMAP login (auth.login)";
+      return {r};
+    }
+    return {inspect(ctx, *chosen->endpoint, chosen->facts["mechanism"].get<std::string>(),
+                    !chosen->facts.value("over_tls", true))};
+  }
+
+ private:
+  CheckResult inspect(Context& ctx, const Endpoint& e, const std::string& mechanism,
+                      bool plaintext) const {
+    CheckResult r = endpoint_result(ctx, info().id, e);
+    const auto& o = ctx.options();
+    LoggedIn in = log_in(ctx, e, mechanism, o.imap_user, o.password, plaintext);
+    if (in.attempt.kind != LoginAttempt::Kind::accepted) {
+      r.status = Status::error;
+      r.error = "login failed this time: " + (in.attempt.reply.empty() ? in.attempt.detail : in.attempt.reply);
+      if (in.ready.conn) in.ready.close();
+      return r;
+    }
+    auto& ready = in.ready;
+    auto& session = ready.conn->session;
+
+    // Capabilities after login (they grow: SPECIAL-USE, IDLE, ...).
+    auto caps = proto::imap_command(session, ready.next_tag(), "CAPABILITY");
+    const auto capabilities = caps ? proto::capabilities_of(caps.value()) : ready.capabilities;
+    r.facts["idle"] = proto::has_capability(capabilities, "IDLE");
+    r.facts["special_use"] = proto::has_capability(capabilities, "SPECIAL-USE");
+
+    auto select = proto::imap_command(session, ready.next_tag(), "SELECT INBOX");
+    if (!select || select->status != "OK") {
+      r.status = Status::error;
+      r.error = "SELECT INBOX failed: " + (select ? select->text : select.failure().message);
+      ready.close();
+      return r;
+    }
+    const auto exists = exists_of(select.value());
+    const auto uidvalidity = uidvalidity_of(select.value());
+    r.facts["messages"] = exists ? nlohmann::json(*exists) : nlohmann::json(nullptr);
+    r.facts["uidvalidity"] = uidvalidity ? nlohmann::json(*uidvalidity) : nlohmann::json(nullptr);
+
+    // The mailbox list, with special-use attributes where the server has them.
+    std::string list_command = R"(LIST "" "*")";
+    if (proto::has_capability(capabilities, "SPECIAL-USE")) {
+      list_command += " RETURN (SPECIAL-USE)";
+    } else if (proto::has_capability(capabilities, "XLIST")) {
+      list_command = R"(XLIST "" "*")";
+    }
+    auto list = proto::imap_command(session, ready.next_tag(), list_command);
+    std::vector<proto::ImapMailbox> boxes;
+    if (list && list->status == "OK") {
+      for (const auto& u : list->untagged) {
+        if (auto box = proto::parse_list_line(u)) boxes.push_back(*box);
+      }
+    }
+    r.facts["mailboxes"] = boxes.size();
+    const auto name_of = [&](std::string_view attribute, const std::vector<std::string_view>& names) {
+      const auto* box = proto::find_special(boxes, attribute, names);
+      return box == nullptr ? nlohmann::json(nullptr) : nlohmann::json(box->name);
+    };
+    r.facts["sent"] = name_of("\\Sent", sent_names);
+    r.facts["drafts"] = name_of("\\Drafts", drafts_names);
+    r.facts["trash"] = name_of("\\Trash", trash_names);
+    ready.close();
+    keep_transcript(ctx, info().id, e, session);
+
+    if (r.facts["sent"].is_null()) {
+      r.findings.push_back(make_finding(
+          "imap.no-sent-folder",
+          fmt::format("{}: no Sent mailbox (no \\Sent special-use attribute, no mailbox named "
+                      "Sent): the phone keeps sent mail on the device only",
+                      e.label()),
+          {{"mailboxes", boxes.size()}}));
+    }
+    r.summary = fmt::format("INBOX {} messages, Sent \"{}\", IDLE {}", r.facts["messages"].dump(),
+                            r.facts["sent"].is_null() ? "" : r.facts["sent"].get<std::string>(),
+                            r.facts["idle"].get<bool>() ? "yes" : "no");
+    r.settle();
+    return r;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Check> make_imap_mailbox() { return std::make_unique<ImapMailbox>(); }
+
+}  // namespace mailready::checks
