@@ -189,6 +189,23 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
                     "A domain the server must not relay to without AUTH (smtp.open-relay)")
       ->default_val("example.net")
       ->type_name("DOMAIN");
+  double slow_s = 10.0;
+  double delivery_s = 60.0;
+  check->add_flag("--send-test-message", o.send_test_message,
+                  "Send a tagged probe message through the phone's submission port, watch it "
+                  "arrive, copy it to Sent, then delete it (roundtrip.delivery)");
+  check->add_option("--to", o.send_to, "Recipient of the probe (default: the --user's own address)")
+      ->type_name("ADDRESS");
+  check->add_option("--slow-delivery", slow_s,
+                    "Seconds after which delivery of the probe is a warning")
+      ->default_val(10.0)
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.1, 3600.0));
+  check->add_option("--delivery-timeout", delivery_s,
+                    "Seconds to wait for the probe before it counts as not delivered")
+      ->default_val(60.0)
+      ->type_name("SECONDS")
+      ->check(CLI::Range(1.0, 3600.0));
   check->add_flag("--imap-starttls", o.imap_starttls, "Also check IMAP with STARTTLS on port 143");
   check->add_flag("--quiet,-q", inv.quiet, "No progress on stderr");
 
@@ -248,6 +265,8 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
     std::cerr << "mailready: " << message << " (see 'mailready check --help')\n";
     return 3;
   };
+  o.slow_delivery = seconds_to_ms(slow_s);
+  o.delivery_timeout = seconds_to_ms(delivery_s);
   if (o.imap_user.empty()) o.imap_user = user;
   if (o.smtp_user.empty()) o.smtp_user = user;
   o.trace = !inv.trace_file.empty();

@@ -48,7 +48,13 @@ struct Options {
   bool allow_plaintext_auth = false;  ///< send credentials without TLS (explicit opt-in)
   bool insecure = false;   ///< log in even where the certificate chain is not trusted
   bool trace = false;
-  std::string relay_test_domain = "example.net";  ///< a domain the server must not relay to      ///< keep protocol transcripts (masked) for --trace
+  std::string relay_test_domain = "example.net";  ///< a domain the server must not relay to
+
+  // The round trip (opt-in: it sends real mail).
+  bool send_test_message = false;
+  std::string send_to;  ///< --to; empty: the IMAP user's own address
+  std::chrono::milliseconds slow_delivery{10000};     ///< roundtrip.slow threshold
+  std::chrono::milliseconds delivery_timeout{60000};  ///< roundtrip.not-delivered deadline      ///< keep protocol transcripts (masked) for --trace
 
   /// The distinct host names of the run, IMAP host first.
   std::vector<std::string> hosts() const;

@@ -19,6 +19,7 @@ Registry default_registry() {
   r.add(make_smtp_auth_required());
   r.add(make_smtp_open_relay());
   r.add(make_imap_mailbox());
+  r.add(make_roundtrip_delivery());
   return r;
 }
 

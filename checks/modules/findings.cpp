@@ -103,6 +103,21 @@ const std::vector<FindingInfo>& finding_catalog() {
          "The phone cannot connect securely.",
          "Check the server's TLS configuration: certificate and key files, enabled protocol "
          "versions (TLS 1.2 or later) and ciphers."},
+        {"roundtrip.not-submitted", "The probe message was not accepted", Severity::critical,
+         "Logged in on the submission port the phone uses, the server did not accept the probe "
+         "message (its reply is in the evidence): phones cannot send.",
+         "Read the reply: 5.7.1 is a sender or relay policy (smtpd_sender_login_maps, "
+         "reject_sender_login_mismatch), 4.x.x a temporary problem of the MTA or its backend."},
+        {"roundtrip.not-delivered", "The probe message never arrived", Severity::critical,
+         "The server accepted the probe message, but it did not reach the INBOX before the "
+         "deadline: the MTA queues, defers or loses mail after accepting it.",
+         "Check the MTA's queue (postqueue -p) and log for the probe's tag; check delivery to "
+         "the mail server (LMTP / local delivery) and the transport maps."},
+        {"roundtrip.slow", "Delivery is slow", Severity::warning,
+         "The probe arrived, but later than the --slow-delivery threshold. Users see sent mail "
+         "appear late, or replies arrive before what they answer.",
+         "Look for content filters, greylisting or a backed-up queue between submission and "
+         "the mailbox."},
         {"smtp.auth-not-required", "Submission accepts mail without AUTH", Severity::critical,
          "A submission port (587 or 465) accepted MAIL FROM and RCPT TO without a login. Anyone "
          "who reaches it can send mail as your users.",

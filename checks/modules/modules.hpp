@@ -21,6 +21,7 @@ std::unique_ptr<Check> make_auth_bad_password();
 std::unique_ptr<Check> make_smtp_auth_required();
 std::unique_ptr<Check> make_smtp_open_relay();
 std::unique_ptr<Check> make_imap_mailbox();
+std::unique_ptr<Check> make_roundtrip_delivery();
 
 /// Every check, in the order reports list them (needs before dependents).
 Registry default_registry();

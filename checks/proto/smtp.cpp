@@ -164,6 +164,48 @@ std::string ehlo_name(LineSession& session) {
   }
 }
 
+Result<SmtpSubmit> smtp_send(LineSession& session, const std::string& from, const std::string& to,
+                             const std::string& message) {
+  SmtpSubmit out;
+  const auto step = [&](const std::string& stage, const std::string& command,
+                        int want) -> std::optional<Failure> {
+    out.stage = stage;
+    auto reply = smtp_command(session, command);
+    if (!reply) return reply.failure();
+    out.reply = reply->raw();
+    if (reply->code != want) return Failure{Failure::Kind::other, ""};
+    return std::nullopt;
+  };
+  if (auto f = step("MAIL", "MAIL FROM:<" + from + ">", 250)) {
+    if (f->kind == Failure::Kind::other) return out;
+    return *f;
+  }
+  if (auto f = step("RCPT", "RCPT TO:<" + to + ">", 250)) {
+    if (f->kind == Failure::Kind::other) return out;
+    return *f;
+  }
+  if (auto f = step("DATA", "DATA", 354)) {
+    if (f->kind == Failure::Kind::other) return out;
+    return *f;
+  }
+  out.stage = "message";
+  std::size_t start = 0;
+  while (start < message.size()) {
+    auto end = message.find('\n', start);
+    if (end == std::string::npos) end = message.size();
+    std::string line = message.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty() && line.front() == '.') line.insert(line.begin(), '.');
+    if (auto sent = session.write_line(line); !sent) return sent.failure();
+    start = end + 1;
+  }
+  auto done = smtp_command(session, ".");
+  if (!done) return done.failure();
+  out.reply = done->raw();
+  out.accepted = done->code == 250;
+  return out;
+}
+
 Result<SmtpStartTls> smtp_starttls(LineSession& session, const std::string& server_name,
                                    const Poco::Net::Context::Ptr& context,
                                    std::chrono::milliseconds timeout) {

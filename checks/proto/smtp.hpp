@@ -76,6 +76,18 @@ GreetingKind classify_smtp_greeting(const SmtpReply& reply);
 /// no name of our own.
 std::string ehlo_name(LineSession& session);
 
+/// Where a message submission stopped, and the server's words there.
+struct SmtpSubmit {
+  bool accepted = false;  ///< 250 after the final "."
+  std::string stage;      ///< "MAIL", "RCPT", "DATA" or "message": the last step tried
+  std::string reply;      ///< that step's reply
+};
+
+/// MAIL FROM, RCPT TO, DATA and the message (CRLF lines, dot-stuffed here, RFC 5321
+/// §4.5.2). Fails only when the connection fails.
+Result<SmtpSubmit> smtp_send(LineSession& session, const std::string& from, const std::string& to,
+                             const std::string& message);
+
 /// Sends STARTTLS; on 220, runs the handshake and upgrades `session`. `injected` is the
 /// number of bytes the server sent after its 220 and before the handshake (discarded).
 struct SmtpStartTls {

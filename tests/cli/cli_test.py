@@ -106,7 +106,8 @@ class Informational(unittest.TestCase):
                      "--user", "--imap-user", "--smtp-user", "--password-env", "--password-file",
                      "--password-stdin", "--oauth-token-env", "--allow-plaintext-auth",
                      "--insecure", "--trace", "--report", "--warning", "--critical",
-                     "--relay-test-domain"):
+                     "--relay-test-domain", "--send-test-message", "--to", "--slow-delivery",
+                     "--delivery-timeout"):
             self.assertIn(flag, run.stdout)
 
     def test_checks_lists_the_modules_with_their_needs(self):
@@ -117,7 +118,7 @@ class Informational(unittest.TestCase):
                                "smtp.greeting", "submission.fallback", "tls.handshake",
                                "cert.chain", "auth.mechanisms", "auth.login",
                                "auth.rejects-bad-password", "smtp.auth-required",
-                               "smtp.open-relay", "imap.mailbox"])
+                               "smtp.open-relay", "imap.mailbox", "roundtrip.delivery"])
         self.assertIn("(needs ports.reachability, smtp.greeting)", run.stdout)
 
     def test_explain_a_finding(self):
