@@ -14,23 +14,6 @@
 namespace mailready::cli {
 namespace {
 
-/// A host name as RFC 1123 allows it (letters, digits, '-', '.', '_' for lab names), or
-/// an IP literal.
-bool valid_host(const std::string& host) {
-  if (host.empty() || host.size() > 253) return false;
-  if (proto::is_ip_literal(host)) return true;
-  for (const char c : host) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) {
-      return false;
-    }
-  }
-  return host.front() != '.' && host.front() != '-';
-}
-
-std::chrono::milliseconds seconds_to_ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<long long>(std::llround(seconds * 1000.0)));
-}
-
 std::string format_names() {
   std::string names;
   for (const auto& f : report::formats()) {
@@ -265,8 +248,8 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
     std::cerr << "mailready: " << message << " (see 'mailready check --help')\n";
     return 3;
   };
-  o.slow_delivery = seconds_to_ms(slow_s);
-  o.delivery_timeout = seconds_to_ms(delivery_s);
+  o.slow_delivery = from_seconds(slow_s);
+  o.delivery_timeout = from_seconds(delivery_s);
   if (o.imap_user.empty()) o.imap_user = user;
   if (o.smtp_user.empty()) o.smtp_user = user;
   o.trace = !inv.trace_file.empty();
@@ -275,7 +258,7 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
   if (o.imap_host.empty()) o.imap_host = o.target;
   if (o.smtp_host.empty()) o.smtp_host = o.target;
   for (const auto* h : {&o.target, &o.imap_host, &o.smtp_host}) {
-    if (!valid_host(*h)) return usage(fmt::format("'{}' is not a host name or IP address", *h));
+    if (!proto::is_host_name(*h)) return usage(fmt::format("'{}' is not a host name or IP address", *h));
   }
   // The reports: --format/--output unless only --report was given, then each --report.
   if (extra_reports.empty() || format_opt->count() > 0 || output_opt->count() > 0) {
@@ -306,8 +289,8 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
     o.cert_critical_days = critical_days;
     inv.nagios_critical_days = critical_days;
   }
-  o.timeout = seconds_to_ms(timeout_s);
-  if (deadline_s > 0) o.deadline = seconds_to_ms(deadline_s);
+  o.timeout = from_seconds(timeout_s);
+  if (deadline_s > 0) o.deadline = from_seconds(deadline_s);
   o.family = v4 ? 4 : v6 ? 6 : 0;
   o.only = ids_of(only);
   o.skip = ids_of(skip);

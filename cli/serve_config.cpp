@@ -22,10 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-std::chrono::milliseconds seconds_to_ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<long long>(std::llround(seconds * 1000.0)));
-}
-
 /// A name for error messages: modules.default, targets["mail.example.test"].
 std::string member(const std::string& where, const std::string& key) {
   const bool plain = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
@@ -72,7 +68,7 @@ void read_seconds(const json& object, std::string_view key, const std::string& w
     fail(member(where, std::string(key)),
          fmt::format("must be a number of seconds from {} to {}", low, high));
   }
-  out = seconds_to_ms(v->get<double>());
+  out = from_seconds(v->get<double>());
 }
 
 int read_int(const json& value, const std::string& where, int low, int high) {
@@ -99,7 +95,7 @@ std::string read_host(const json& object, std::string_view key, const std::strin
   if (v == nullptr) return {};
   const std::string name = member(where, std::string(key));
   if (!v->is_string()) fail(name, "must be a host name or IP address");
-  if (!valid_host(v->get<std::string>())) {
+  if (!proto::is_host_name(v->get<std::string>())) {
     fail(name, fmt::format("'{}' is not a host name or IP address", v->get<std::string>()));
   }
   return v->get<std::string>();
@@ -192,16 +188,6 @@ ProbeRefusal refuse(int status, std::string reason, std::string message) {
 
 }  // namespace
 
-bool valid_host(const std::string& host) {
-  if (host.empty() || host.size() > 253) return false;
-  if (proto::is_ip_literal(host)) return true;
-  for (const char c : host) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) {
-      return false;
-    }
-  }
-  return host.front() != '.' && host.front() != '-' && host.find("..") == std::string::npos;
-}
 
 ServeConfig parse_serve_config(const json& document) {
   if (!document.is_object()) throw ConfigError("must be a JSON object with \"modules\"");
@@ -225,7 +211,7 @@ ServeConfig parse_serve_config(const json& document) {
     if (!targets->is_object()) fail("targets", "must be an object of target names");
     for (const auto& [name, value] : targets->items()) {
       const std::string where = member("targets", name);
-      if (!valid_host(name)) fail(where, "a target is a host name or IP address");
+      if (!proto::is_host_name(name)) fail(where, "a target is a host name or IP address");
       config.targets.emplace(name, parse_target(name, value, where));
     }
   }
@@ -297,7 +283,7 @@ std::variant<ProbePlan, ProbeRefusal> plan_probe(const ServeConfig& config,
     return refuse(403, "forbidden",
                   "target is not in the exporter's config (and allow_any_target is off)");
   }
-  if (target == config.targets.end() && !valid_host(query.target)) {
+  if (target == config.targets.end() && !proto::is_host_name(query.target)) {
     return refuse(400, "bad_request", "target is not a host name or IP address");
   }
 
@@ -330,7 +316,7 @@ std::variant<std::chrono::milliseconds, std::string> probe_deadline(
       std::count(text.begin(), text.end(), '.') <= 1 && text != ".";
   if (!plain) return std::string("X-Prometheus-Scrape-Timeout-Seconds is not a number of seconds");
   const double seconds = std::strtod(text.c_str(), nullptr);
-  const auto scrape = seconds_to_ms(seconds);
+  const auto scrape = from_seconds(seconds);
   const auto margin = std::min(kScrapeTimeoutMargin, scrape / 2);
   const auto budget = std::min(module_timeout, scrape - margin);
   if (budget < std::chrono::milliseconds(10)) {
@@ -358,7 +344,7 @@ std::optional<std::pair<std::string, int>> parse_listen(const std::string& text)
     return std::make_pair(host, port);
   }
   // An IPv6 address needs its brackets: "::1:9731" is ambiguous.
-  if (host.find(':') != std::string::npos || !valid_host(host)) return std::nullopt;
+  if (host.find(':') != std::string::npos || !proto::is_host_name(host)) return std::nullopt;
   return std::make_pair(host, port);
 }
 

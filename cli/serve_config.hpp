@@ -134,7 +134,4 @@ std::variant<std::chrono::milliseconds, std::string> probe_deadline(
 /// for every IPv4 address. Returns host and port, or nullopt when it is not of that form.
 std::optional<std::pair<std::string, int>> parse_listen(const std::string& text);
 
-/// True for a host name (letters, digits, '-', '_', dots between labels) or an IP literal.
-bool valid_host(const std::string& host);
-
 }  // namespace mailready::serve

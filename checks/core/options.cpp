@@ -1,6 +1,7 @@
 #include "checks/core/options.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace mailready {
 
@@ -8,6 +9,10 @@ std::vector<std::string> Options::hosts() const {
   std::vector<std::string> out{imap_host};
   if (smtp_host != imap_host) out.push_back(smtp_host);
   return out;
+}
+
+std::chrono::milliseconds from_seconds(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(std::llround(seconds * 1000.0)));
 }
 
 std::vector<PortSpec> planned_ports(const Options& options) {

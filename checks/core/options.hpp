@@ -60,6 +60,9 @@ struct Options {
   std::vector<std::string> hosts() const;
 };
 
+/// Seconds given by a user (a flag, a config file) as milliseconds, rounded.
+std::chrono::milliseconds from_seconds(double seconds);
+
 /// The ports a phone would use for these options, in a stable order:
 /// IMAP 993 (and 143 when asked), then the submission ports in fallback order.
 std::vector<PortSpec> planned_ports(const Options& options);

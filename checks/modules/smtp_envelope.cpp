@@ -15,6 +15,38 @@ std::string mail_domain(const std::string& host) {
   return host.substr(host.find('.') + 1);
 }
 
+std::vector<CheckResult> envelope_check(
+    Context& ctx, std::string_view check, bool submission_only, const std::string& from,
+    const std::string& to, const std::function<void(CheckResult&, const EnvelopeProbe&)>& judge) {
+  std::vector<Endpoint> endpoints;
+  for (const auto& g : ctx.results_of("smtp.greeting")) {
+    if (!g.endpoint || !g.facts.value("greeting_ok", false)) continue;
+    if (submission_only && g.endpoint->role != Role::submission) continue;
+    endpoints.push_back(*g.endpoint);
+  }
+  if (endpoints.empty()) {
+    CheckResult r = host_result(ctx, check, ctx.options().smtp_host);
+    r.status = Status::skip;
+    r.error = submission_only ? "no submission port greeted us" : "no SMTP port greeted us";
+    return {r};
+  }
+  return for_each_concurrently(endpoints, [&](const Endpoint& e) {
+    CheckResult r = endpoint_result(ctx, check, e);
+    const auto p = probe_envelope(ctx, check, e, from, to);
+    r.facts["recipient"] = to;
+    r.facts["reply"] = p.reply;
+    r.facts["over_tls"] = p.over_tls;
+    if (p.outcome == EnvelopeProbe::Outcome::not_reached) {
+      r.status = Status::error;
+      r.error = p.detail;
+    } else {
+      judge(r, p);
+    }
+    r.settle();
+    return r;
+  });
+}
+
 EnvelopeProbe probe_envelope(Context& ctx, std::string_view check, const Endpoint& e,
                              const std::string& from, const std::string& to) {
   EnvelopeProbe out;

@@ -2,7 +2,9 @@
 // An unauthenticated SMTP envelope probe, shared by smtp.auth-required and
 // smtp.open-relay: MAIL FROM and RCPT TO without AUTH, never DATA, then RSET and QUIT.
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "checks/core/context.hpp"
 #include "checks/core/model.hpp"
@@ -27,6 +29,15 @@ struct EnvelopeProbe {
 /// tries MAIL FROM:<from> RCPT TO:<to> without authenticating.
 EnvelopeProbe probe_envelope(Context& ctx, std::string_view check, const Endpoint& e,
                              const std::string& from, const std::string& to);
+
+/// Probes every SMTP endpoint that greeted us (only the submission ones when
+/// `submission_only`), concurrently, and makes one result each: facts.recipient,
+/// facts.reply, facts.over_tls, then `judge` says what an accepted or refused envelope
+/// means; a probe that did not get that far is an error result. One skip result when
+/// there is no endpoint.
+std::vector<CheckResult> envelope_check(
+    Context& ctx, std::string_view check, bool submission_only, const std::string& from,
+    const std::string& to, const std::function<void(CheckResult&, const EnvelopeProbe&)>& judge);
 
 /// The mail domain of a host name: "mail.example.test" → "example.test" (a name with two
 /// labels or fewer is its own domain).

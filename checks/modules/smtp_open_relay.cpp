@@ -5,7 +5,6 @@
 
 #include "checks/core/check.hpp"
 #include "checks/core/context.hpp"
-#include "checks/modules/common.hpp"
 #include "checks/modules/findings.hpp"
 #include "checks/modules/modules.hpp"
 #include "checks/modules/smtp_envelope.hpp"
@@ -23,45 +22,23 @@ class SmtpOpenRelay final : public Check {
   }
 
   std::vector<CheckResult> run(Context& ctx) const override {
-    std::vector<Endpoint> endpoints;
-    for (const auto& g : ctx.results_of("smtp.greeting")) {
-      if (g.endpoint && g.facts.value("greeting_ok", false)) endpoints.push_back(*g.endpoint);
-    }
-    if (endpoints.empty()) {
-      CheckResult r = host_result(ctx, info().id, ctx.options().smtp_host);
-      r.status = Status::skip;
-      r.error = "no SMTP port greeted us";
-      return {r};
-    }
     const std::string& foreign = ctx.options().relay_test_domain;
     const std::string from = "mailready-probe@" + foreign;
     const std::string to = "mailready-relay-test@" + foreign;
-    return for_each_concurrently(endpoints, [&](const Endpoint& e) {
-      CheckResult r = endpoint_result(ctx, info().id, e);
-      const auto p = probe_envelope(ctx, info().id, e, from, to);
-      r.facts["recipient"] = to;
-      r.facts["reply"] = p.reply;
-      switch (p.outcome) {
-        case EnvelopeProbe::Outcome::accepted:
-          r.facts["relays"] = true;
-          r.summary = "RELAYS to " + foreign;
-          r.findings.push_back(make_finding(
-              "smtp.open-relay",
-              fmt::format("{} accepted mail for <{}> without AUTH: it is an open relay", e.label(), to),
-              {{"reply", p.reply}, {"recipient", to}, {"sender", from}}));
-          break;
-        case EnvelopeProbe::Outcome::refused_mail:
-        case EnvelopeProbe::Outcome::refused_rcpt:
-          r.facts["relays"] = false;
-          r.summary = "refuses relaying: " + p.reply.substr(0, p.reply.find('\n'));
-          break;
-        case EnvelopeProbe::Outcome::not_reached:
-          r.status = Status::error;
-          r.error = p.detail;
-          break;
+    return envelope_check(ctx, info().id, false, from, to,
+                          [&](CheckResult& r, const EnvelopeProbe& p) {
+      const bool relays = p.outcome == EnvelopeProbe::Outcome::accepted;
+      r.facts["relays"] = relays;
+      if (!relays) {
+        r.summary = "refuses relaying: " + p.reply.substr(0, p.reply.find('\n'));
+        return;
       }
-      r.settle();
-      return r;
+      r.summary = "RELAYS to " + foreign;
+      r.findings.push_back(make_finding(
+          "smtp.open-relay",
+          fmt::format("{} accepted mail for <{}> without AUTH: it is an open relay",
+                      r.endpoint->label(), to),
+          {{"reply", p.reply}, {"recipient", to}, {"sender", from}}));
     });
   }
 };

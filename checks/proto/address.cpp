@@ -1,5 +1,7 @@
 #include "checks/proto/address.hpp"
 
+#include <cctype>
+
 #include <arpa/inet.h>
 
 #include <Poco/Net/IPAddress.h>
@@ -52,6 +54,17 @@ bool is_internal_address(const std::string& address) {
   // (not fd00::/8 in every version), so test the prefix here.
   const auto* bytes = static_cast<const unsigned char*>(ip.addr());
   return (bytes[0] & 0xfe) == 0xfc;
+}
+
+bool is_host_name(const std::string& host) {
+  if (host.empty() || host.size() > 253) return false;
+  if (is_ip_literal(host)) return true;
+  for (const char c : host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) {
+      return false;
+    }
+  }
+  return host.front() != '.' && host.front() != '-' && host.find("..") == std::string::npos;
 }
 
 std::optional<std::pair<std::string, std::string>> parse_pin(const std::string& text) {

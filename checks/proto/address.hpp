@@ -15,6 +15,10 @@ bool is_internal_address(const std::string& address);
 /// True when `text` is an IPv4 or IPv6 literal (no brackets).
 bool is_ip_literal(const std::string& text);
 
+/// True for a host name as RFC 1123 allows it (letters, digits, '-', '.', and '_' for lab
+/// names; no empty label, not over 253 characters) or an IP literal.
+bool is_host_name(const std::string& text);
+
 /// Parses curl-style "HOST:ADDRESS" (IPv6 as "HOST:[::1]" or "HOST:::1").
 /// Returns nullopt when the host is empty or the address is not an IP literal.
 std::optional<std::pair<std::string, std::string>> parse_pin(const std::string& text);
