@@ -76,6 +76,7 @@
 # becomes an open relay when misconfigured); nginx's smtp proxy would need an auth_http
 # service of our own in front of LDAP and cannot queue. Postfix's SASL goes through the
 # gateway's Dovecot, so IMAP and SMTP logins are checked by one path against the directory.
+# shellcheck disable=SC2034 # many variables are used only by render (${!v}) in the templates
 set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true   # '&' in ${s//x/y} replacements is literal
 
@@ -700,7 +701,10 @@ case "$cmd" in
     need_root
     [ $# -eq 1 ] || die "usage: ci/deployment.sh break $(IFS="|"; echo "${SCENARIOS[*]}")"
     lock; need_up; do_break "$1" ;;
-  heal) need_root; lock; all_ns_exist && [ -e "$STATE/$MARKER" ] || die "not running"; do_heal ;;
+  heal)
+    need_root; lock
+    if ! all_ns_exist || [ ! -e "$STATE/$MARKER" ]; then die "the deployment lab is not running"; fi
+    do_heal ;;
   selftest)
     need_root; need_up
     exec ip netns exec "$NS_OUT" /usr/bin/python3 -u "$HERE/selftest.py" --state "$STATE" \
