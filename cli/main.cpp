@@ -15,6 +15,7 @@
 
 #include "checks/core/context.hpp"
 #include "checks/core/runner.hpp"
+#include "checks/modules/diagnosis.hpp"
 #include "checks/modules/findings.hpp"
 #include "checks/modules/modules.hpp"
 #include "cli/command_line.hpp"
@@ -126,7 +127,8 @@ int check(const cli::Invocation& invocation) {
   }
 
   Context ctx(inv.options, sinks.empty() ? nullptr : &sinks);
-  const Report report = run_checks(selected, ctx);
+  Report report = run_checks(selected, ctx);
+  checks::diagnose(report);
   if (terminal) terminal.reset();  // clear the progress line before the report
 
   for (std::size_t i = 0; i < inv.reports.size(); ++i) {

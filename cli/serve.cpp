@@ -38,6 +38,7 @@
 #include <Poco/URI.h>
 #include <fmt/format.h>
 
+#include "checks/modules/diagnosis.hpp"
 #include "checks/core/context.hpp"
 #include "checks/core/runner.hpp"
 #include "checks/modules/modules.hpp"
@@ -369,7 +370,8 @@ class Exporter {
       o.deadline = std::max(left, std::chrono::milliseconds(1));
       o.timeout = std::min(o.timeout, *o.deadline);
       Context ctx(o);
-      const Report report = run_checks(selected_.at(plan.module->name), ctx);
+      Report report = run_checks(selected_.at(plan.module->name), ctx);
+      checks::diagnose(report);
       std::ostringstream text;
       report::write_prometheus(report, text, report::RenderOptions{});
       result = std::string(to_string(verdict_of(report)));

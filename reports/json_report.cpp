@@ -38,7 +38,14 @@ namespace report {
 
 nlohmann::json to_json(const Report& report) {
   const Verdict v = verdict_of(report);
+  nlohmann::json diagnosis = nullptr;
+  if (report.diagnosis) {
+    const auto& d = *report.diagnosis;
+    diagnosis = {{"hop", d.hop},         {"check", d.check},     {"where", d.where},
+                 {"finding", d.finding}, {"message", d.message}, {"advice", d.advice}};
+  }
   return {{"schema_version", Report::schema_version},
+          {"diagnosis", diagnosis},
           {"tool", {{"name", "mailready"}, {"version", report.tool_version}}},
           {"started_at", report.started_at},
           {"duration_ms", report.duration.count()},

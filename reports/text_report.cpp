@@ -107,6 +107,12 @@ void write_text(const Report& report, std::ostream& out, const RenderOptions& op
                                 : v == Verdict::warning  ? "1;33"
                                 : v == Verdict::critical ? "1;31"
                                                          : "1;35";
+  if (report.diagnosis) {
+    const auto& d = *report.diagnosis;
+    out << fmt::format("\n{} The first broken hop is the {} ({} on {}: {}). {}\n",
+                       p.paint("1", "Diagnosis:"), d.hop, d.finding.empty() ? d.check : d.finding,
+                       d.where, d.message, d.advice);
+  }
   out << fmt::format("\nVerdict: {} (exit {}): {} critical, {} warning, {} info\n",
                      p.paint(code, upper(to_string(v))), exit_code_of(v), counts[2], counts[1],
                      counts[0]);

@@ -81,6 +81,16 @@ struct CheckResult {
   void settle();
 };
 
+/// Where the path breaks first, and what to do about it.
+struct Diagnosis {
+  std::string hop;      ///< dns, firewall, tls, gateway, directory, mail-server, mta
+  std::string check;    ///< the check that saw it
+  std::string where;    ///< the endpoint or host
+  std::string finding;  ///< the finding id ("" for a probe error)
+  std::string message;  ///< the finding's message or the error
+  std::string advice;   ///< what to do, in the guide's words
+};
+
 /// A whole run.
 struct Report {
   static constexpr int schema_version = 1;
@@ -88,6 +98,7 @@ struct Report {
   std::string started_at;  ///< RFC 3339, UTC
   std::chrono::milliseconds duration{0};
   std::vector<CheckResult> results;
+  std::optional<Diagnosis> diagnosis;  ///< the first broken hop; none when nothing is
 };
 
 /// The worst outcome across all results: critical > warning > unknown > ok

@@ -116,6 +116,10 @@ class FirewalledHost(LabTestCase):
         self.assertEqual(self.run_.finding_ids("ports.reachability", 465), ["port.filtered"])
         self.assertEqual(self.run_.finding_ids("ports.reachability", 587), ["port.closed"])
 
+    def test_diagnosis_names_the_firewall(self):
+        self.assertEqual(self.run_.report["diagnosis"]["hop"], "firewall")
+        self.assertEqual(self.run_.one("submission.fallback")["facts"]["hop"], "firewall")
+
     def test_fallback_lands_on_25_with_a_warning(self):
         r = self.run_.one("submission.fallback")
         self.assertEqual(r["facts"]["port"], 25)
@@ -132,6 +136,7 @@ class FirewalledHost(LabTestCase):
         self.assertEqual(run.rc, 1)
         self.assertIn("submission.fallback-25", run.stdout)
         self.assertIn("Verdict: WARNING (exit 1)", run.stdout)
+        self.assertIn("Diagnosis: The first broken hop is the firewall (submission.fallback-25", run.stdout)
         self.assertNotIn("\033[", run.stdout, "no colour when stdout is not a terminal")
 
 
