@@ -61,6 +61,55 @@ std::string group_key(const CheckResult& r) {
   return r.endpoint->label();
 }
 
+/// The most readable name of a certificate: its CN, else its first DNS name, else subject.
+std::string cert_name(const nlohmann::json& c) {
+  const std::string subject = c.value("subject", "");
+  const auto cn = subject.find("CN=");
+  if (cn != std::string::npos) {
+    const auto end = subject.find(',', cn);
+    return subject.substr(cn + 3, end == std::string::npos ? std::string::npos : end - cn - 3);
+  }
+  const auto names = c.value("dns_names", std::vector<std::string>{});
+  return names.empty() ? subject : names.front();
+}
+
+/// cert.chain results: the chain as a short tree, one line per certificate (leaf first),
+/// each finding marked on the certificate it is about (by fingerprint, else by the depth
+/// where verification failed); what concerns no one certificate goes after the last.
+void write_chain_tree(const CheckResult& r, std::ostream& out, const Palette& p) {
+  const auto chain = r.facts.value("chain", nlohmann::json::array());
+  if (!chain.is_array() || chain.empty()) return;
+  std::vector<std::vector<std::string>> marks(chain.size() + 1);
+  for (const auto& f : r.findings) {
+    std::size_t at = chain.size();
+    const auto fp = f.evidence.contains("certificate")
+                        ? f.evidence["certificate"].value("sha256_fingerprint", "")
+                        : std::string();
+    for (std::size_t i = 0; i < chain.size() && !fp.empty(); ++i) {
+      if (chain[i].value("sha256_fingerprint", "") == fp) at = i;
+    }
+    const auto depth = f.evidence.value("verify_error_depth", -1);
+    if (fp.empty() && depth >= 0 && static_cast<std::size_t>(depth) < chain.size() &&
+        f.id != "cert.incomplete-chain" && f.id != "cert.untrusted") {
+      at = static_cast<std::size_t>(depth);
+    }
+    marks[at].push_back(p.paint(severity_code(f.severity), f.id));
+  }
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    const auto& c = chain[i];
+    const std::string branch = i == 0 ? "" : std::string(3 * (i - 1), ' ') + "\u2514\u2500 ";
+    std::string line = fmt::format("        {}{}  [{}, {} {}, {} days left]", branch, cert_name(c),
+                                   c.value("source", "?"), c.value("key_type", "?"),
+                                   c.value("key_bits", 0), c.value("days_left", 0));
+    if (!marks[i].empty()) line += fmt::format("  <- {}", fmt::join(marks[i], ", "));
+    out << line << '\n';
+  }
+  if (!marks.back().empty()) {
+    out << fmt::format("        {}\u2514\u2500 (chain ends)  <- {}\n",
+                       std::string(3 * (chain.size() - 1), ' '), fmt::join(marks.back(), ", "));
+  }
+}
+
 }  // namespace
 
 void write_text(const Report& report, std::ostream& out, const RenderOptions& options) {
@@ -92,6 +141,7 @@ void write_text(const Report& report, std::ostream& out, const RenderOptions& op
                                     r->check, line);
       while (!row.empty() && row.back() == ' ') row.pop_back();
       out << row << '\n';
+      if (r->check == "cert.chain") write_chain_tree(*r, out, p);
       for (const auto& f : r->findings) {
         ++counts[static_cast<int>(f.severity)];
         out << fmt::format("        {} {}: {}\n",

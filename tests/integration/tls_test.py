@@ -81,6 +81,18 @@ class TlsLab(unittest.TestCase):
         self.assertIn("expired.lab.test", f["message"])
         self.assertIn("2024-03-31", f["message"])
 
+    def test_text_report_draws_the_chain_with_the_problem_marked(self):
+        run = mailready("check", "expired.lab.test", "--from-inside", "--ca-file", CA, "--only",
+                        "cert.chain")
+        lines = run.stdout.splitlines()
+        leaf = [l for l in lines if l.strip().startswith("expired.lab.test  [server")]
+        self.assertTrue(leaf, run.stdout)
+        self.assertIn("<- cert.expired", leaf[0])
+        self.assertTrue(any("\u2514\u2500 mailready lab intermediate CA  [server" in l for l in lines))
+        good = mailready("check", "mail.lab.test", "--from-inside", "--ca-file", CA, "--only", "cert.chain")
+        self.assertIn("mailready lab root CA  [trust-store", good.stdout)
+        self.assertNotIn("<-", good.stdout)
+
     def test_legacy_versions_are_listed(self):
         run = self.run_for("tls10.lab.test")
         self.assertIn("TLSv1", run.one("tls.handshake", 993)["facts"]["legacy_accepted"])
