@@ -8,10 +8,17 @@ build=${MAILREADY_BUILD_DIR:-build}
 ./ci/install-deps.sh
 ./ci/build.sh
 
-# The lab is stopped again however the tests end; a lab that was already up is left up.
-lab_was_up=0
-./ci/lab.sh status >/dev/null 2>&1 && lab_was_up=1
-[ "$lab_was_up" = 1 ] || trap './ci/lab.sh stop >/dev/null 2>&1 || true' EXIT
+# The labs are stopped again however the tests end; one that was already up is left up.
+# ci/lab.sh: one namespace of real servers with a host per defect; ci/deployment.sh: the
+# guide's reference deployment (outside, DMZ gateway, directory and mail server inside).
+cleanup=""
+for lab in lab deployment; do
+  if ! "./ci/$lab.sh" status >/dev/null 2>&1; then
+    cleanup="$cleanup ./ci/$lab.sh stop >/dev/null 2>&1;"
+  fi
+done
+trap "$cleanup true" EXIT
 ./ci/lab.sh start
+./ci/deployment.sh start
 
 ctest --test-dir "$build" --output-on-failure --timeout 600 "$@"

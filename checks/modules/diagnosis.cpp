@@ -78,10 +78,13 @@ std::string hop_of_error(const CheckResult& r) {
   if (c == "dns.resolve") return "dns";
   if (c == "ports.reachability") return "firewall";
   if (c == "tls.handshake" || c == "cert.chain") return "tls";
-  // A session that dies after a successful login: the gateway let us in but could not
-  // reach the mail server behind it.
-  if (contains_ci(r.error, "closed") && (starts(c, "auth.") || starts(c, "imap.mailbox"))) {
-    return "mail-server";
+  // Greeting and TLS worked (the login check only runs then), but the login never got an
+  // answer: the gateway is waiting on a backend whose packets the inner firewall drops
+  // (Dovecot's proxy only gives up after 30 s). A session that is closed on us instead
+  // points at the mail server behind the gateway.
+  if (starts(c, "auth.") || starts(c, "imap.mailbox")) {
+    if (contains_ci(r.error, "timeout") || contains_ci(r.error, "no complete line")) return "firewall";
+    if (contains_ci(r.error, "closed")) return "mail-server";
   }
   if (starts(c, "roundtrip.") || starts(c, "smtp.auth") || starts(c, "smtp.open")) return "mta";
   return "gateway";
@@ -94,7 +97,9 @@ std::string_view hop_advice(std::string_view hop) {
   }
   if (hop == "firewall") {
     return "Open the firewall to the proxy / secure gateway in the DMZ for IMAP over TLS on "
-           "993 and for sending on 587 (the phone falls back to 465, then 25).";
+           "993 and for sending on 587 (the phone falls back to 465, then 25), and the firewall "
+           "between the DMZ and the inside for what the gateway needs (IMAP and SMTP to the "
+           "mail server, LDAP to the directory).";
   }
   if (hop == "tls") {
     return "Install on the gateway a certificate chain that leads to a root the iPhone trusts, "

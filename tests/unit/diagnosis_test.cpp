@@ -66,6 +66,9 @@ TEST_CASE("a session that dies after login points behind the gateway", "[diagnos
   auto r = result("imap.mailbox", 993, Status::error);
   r.error = "SELECT INBOX failed: the server closed the connection";
   CHECK(checks::hop_of_error(r) == "mail-server");
+  auto hung = result("auth.login", 993, Status::error);
+  hung.error = "no complete line before the timeout";
+  CHECK(checks::hop_of_error(hung) == "firewall");  // the inner firewall drops the backend
 }
 
 TEST_CASE("warnings are the diagnosis only when nothing is broken", "[diagnosis]") {
