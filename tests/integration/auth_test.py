@@ -136,6 +136,29 @@ class MechanismFindings(LabAuth):
         self.assertEqual(tried["NTLM"]["facts"]["iphone_setting"], "NTLM")
 
 
+class NoSecretInAnyOutput(LabAuth):
+    def test_every_format_and_the_trace_are_free_of_the_password(self):
+        secret = password("alice")
+        forms = {secret, base64.b64encode(secret.encode()).decode(),
+                 base64.b64encode(f"\0{ALICE}\0{secret}".encode()).decode(),
+                 base64.b64encode(f"{ALICE}\0{ALICE}\0{secret}".encode()).decode()}
+        with tempfile.TemporaryDirectory() as d:
+            formats = ("json", "ndjson", "junit", "nagios", "prometheus")
+            run = mailready("check", "mail.lab.test", "--from-inside", "--ca-file", CA,
+                            "--imap-starttls", "--user", ALICE, "--password-env", "LAB_PW",
+                            "--trace", f"{d}/trace", "--send-test-message",
+                            *[x for f in formats for x in ("--report", f"{f}:{d}/out.{f}")],
+                            env={"LAB_PW": secret})
+            outputs = {"stdout": run.stdout, "stderr": run.stderr}
+            for name in os.listdir(d):
+                outputs[name] = Path(d, name).read_text()
+            self.assertEqual(len(outputs), 2 + len(formats) + 1)
+            self.assertIn("auth.login", outputs["out.json"])
+            for name, text in outputs.items():
+                for form in forms:
+                    self.assertNotIn(form, text, f"{name} holds the password or a base64 form of it")
+
+
 class WithoutCredentials(LabAuth):
     def test_mechanisms_are_reported_and_logins_skipped(self):
         run = mailready("check", "mail.lab.test", "--from-inside", "--ca-file", CA,

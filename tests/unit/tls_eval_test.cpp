@@ -755,3 +755,19 @@ TEST_CASE("tls: every TLS and certificate finding id is catalogued", "[tls][cata
   CHECK(checks::find_finding_info("cert.apple-validity-too-long")->explanation.find("HT211025") !=
         std::string_view::npos);
 }
+
+TEST_CASE("tls: internationalised names match in their A-label (xn--) form only", "[tls][hostname]") {
+  using mailready::tls::CertInfo;
+  using mailready::tls::hostname_matches;
+  CertInfo leaf;
+  leaf.dns_names = {"xn--mnchen-3ya.example.test", "*.xn--bcher-kva.example.test"};
+  // München and Bücher, as a phone resolves and compares them (IDNA A-labels, RFC 6125 §6.4.2).
+  CHECK(hostname_matches("xn--mnchen-3ya.example.test", leaf));
+  CHECK(hostname_matches("XN--MNCHEN-3YA.example.test", leaf));
+  CHECK(hostname_matches("mail.xn--bcher-kva.example.test", leaf));
+  // A wildcard never stands in for part of an A-label, and U-labels are not converted here.
+  CHECK_FALSE(hostname_matches("xn--bcher-kva.example.test", leaf));
+  CHECK_FALSE(hostname_matches("m\xc3\xbcnchen.example.test", leaf));
+  leaf.dns_names = {"xn--*.example.test"};
+  CHECK_FALSE(hostname_matches("xn--mnchen-3ya.example.test", leaf));
+}
