@@ -1,6 +1,7 @@
 // ports.reachability: a TCP connect to every planned port on every resolved address, all
 // at once, so a firewall that drops costs one timeout for the whole run.
 
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
@@ -51,7 +52,11 @@ class PortsReachability final : public Check {
       }
     }
 
-    const auto probes = proto::probe_ports(targets, ctx.wait_budget(), ctx.options().per_host);
+    // Every planned port of an address at once, even above --per-host: a bare connect holds
+    // no session, and a firewall that drops must cost one timeout, not one per port.
+    const int per_address =
+        std::max(ctx.options().per_host, static_cast<int>(planned_ports(ctx.options()).size()));
+    const auto probes = proto::probe_ports(targets, ctx.wait_budget(), per_address);
     std::size_t k = 0;
     for (auto& r : results) {
       if (r.status == Status::skip) continue;

@@ -140,6 +140,17 @@ class FirewalledHost(LabTestCase):
         self.assertNotIn("\033[", run.stdout, "no colour when stdout is not a terminal")
 
 
+class DarkHost(LabTestCase):
+    def test_five_dropped_ports_cost_one_timeout(self):
+        run = mailready("check", "dark.lab.test", "--from-inside", "--imap-starttls", "--timeout", "1",
+                        "--format", "json")
+        states = [r["facts"]["state"] for r in run.results("ports.reachability")]
+        self.assertEqual(states, ["filtered"] * 5)
+        # One timeout for all five (not five in turn), whatever --per-host says.
+        self.assertLess(run.report["duration_ms"], 1900, run.report["duration_ms"])
+        self.assertEqual(run.report["diagnosis"]["hop"], "firewall")
+
+
 class UnresolvedHost(LabTestCase):
     def test_unresolved_host_is_critical_not_a_crash(self):
         run = mailready("check", "nothere.lab.test", "--format", "json", "--timeout", "2")
