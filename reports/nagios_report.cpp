@@ -20,6 +20,7 @@
 #include <map>
 #include <set>
 
+#include "reports/facts.hpp"
 #include "reports/reporters.hpp"
 
 namespace mailready::report {
@@ -59,28 +60,6 @@ std::string where(const CheckResult& r) {
   return r.endpoint ? r.endpoint->label() : host_of(r);
 }
 
-/// A number from the facts: `facts[key]`, or `facts[outer][key]` when outer is given.
-std::optional<double> number_fact(const nlohmann::json& facts, std::string_view outer,
-                                  std::string_view key) {
-  const nlohmann::json* scope = &facts;
-  if (!outer.empty()) {
-    const auto it = facts.find(outer);
-    if (it == facts.end() || !it->is_object()) return std::nullopt;
-    scope = &*it;
-  }
-  const auto it = scope->find(key);
-  if (it == scope->end() || !it->is_number()) return std::nullopt;
-  return it->get<double>();
-}
-
-/// The TLS handshake time: facts.tls.handshake_ms (the greeting checks) or a top-level
-/// facts.handshake_ms (tls.handshake), for a handshake that completed.
-std::optional<double> handshake_ms(const nlohmann::json& facts) {
-  if (const auto ms = number_fact(facts, "tls", "handshake_ms")) return ms;
-  const auto handshake = facts.find("handshake");
-  if (handshake == facts.end() || *handshake != "ok") return std::nullopt;
-  return number_fact(facts, "", "handshake_ms");
-}
 
 /// A perfdata value: integers without a fraction, others with up to three decimals.
 std::string number(double v) {

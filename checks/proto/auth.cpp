@@ -58,6 +58,21 @@ Answer answer(sasl::Mechanism& mech, std::string_view encoded, bool first) {
   return a;
 }
 
+/// Appends the mechanism's initial response to the AUTH / AUTHENTICATE command (and a
+/// marker to what the transcript shows). RFC 4954 §4 / RFC 4959: an empty initial
+/// response is sent as "=". False, with out.mechanism_error, when the mechanism failed.
+bool add_initial_response(sasl::Mechanism& mech, std::string& command, std::string& shown,
+                          AuthOutcome& out) {
+  auto ir = mech.initial_response();
+  if (!ir) {
+    out.mechanism_error = ir.failure().message;
+    return false;
+  }
+  command += " " + (ir->empty() ? std::string("=") : sasl::base64_encode(ir.value()));
+  shown += fmt::format(" {}", masked_payload);
+  return true;
+}
+
 bool quotable(const std::string& s) {
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
@@ -90,16 +105,7 @@ Result<AuthOutcome> smtp_authenticate(LineSession& session, sasl::Mechanism& mec
   AuthOutcome out;
   std::string command = fmt::format("AUTH {}", mech.name());
   std::string shown = command;
-  if (mech.client_first()) {
-    auto ir = mech.initial_response();
-    if (!ir) {
-      out.mechanism_error = ir.failure().message;
-      return out;
-    }
-    // RFC 4954 §4: an empty initial response is sent as "=".
-    command += " " + (ir->empty() ? std::string("=") : sasl::base64_encode(ir.value()));
-    shown += fmt::format(" {}", masked_payload);
-  }
+  if (mech.client_first() && !add_initial_response(mech, command, shown, out)) return out;
   MaskGuard guard(session, 4);
   if (auto sent = session.write_line(command, shown); !sent) return sent.failure();
   for (int step = 0; step <= max_steps; ++step) {
@@ -134,14 +140,8 @@ Result<AuthOutcome> imap_authenticate(LineSession& session, std::string_view tag
   AuthOutcome out;
   std::string command = fmt::format("{} AUTHENTICATE {}", tag, mech.name());
   std::string shown = command;
-  if (sasl_ir && mech.client_first()) {
-    auto ir = mech.initial_response();
-    if (!ir) {
-      out.mechanism_error = ir.failure().message;
-      return out;
-    }
-    command += " " + (ir->empty() ? std::string("=") : sasl::base64_encode(ir.value()));
-    shown += fmt::format(" {}", masked_payload);
+  if (sasl_ir && mech.client_first() && !add_initial_response(mech, command, shown, out)) {
+    return out;
   }
   MaskGuard guard(session, 2);
   if (auto sent = session.write_line(command, shown); !sent) return sent.failure();
