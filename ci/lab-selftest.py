@@ -2,13 +2,14 @@
 """Checks that a running mailready lab honours its contract. Run it inside the namespace:
     ci/lab.sh selftest        (= ip netns exec mailready-lab /usr/bin/python3 ci/lab-selftest.py LAB_DIR)
 Standard library and the openssl command only; it uses no mailready code, so it can serve as an oracle.
-The defect hosts (expired, selfsigned, nochain, wrongname, weak, tls10, nostarttls, dark)
+The defect hosts (expired, selfsigned, nochain, wrongname, weak, tls10, nostarttls, dark;
+plainauth, nomech, cramonly, ntlmonly: a correct certificate)
 are checked from the outside with `openssl s_client` and Python's ssl module: each shows its
 one defect and nothing else; mail.lab.test still verifies cleanly.
 Authentication: every mechanism on every port that offers it, from the outside, with the
-clients in ci/lab/sasl_client.py (SCRAM and NTLMv2, checked against the RFC and MS-NLMP test
+clients in ci/lab/sasl_client.py (SCRAM, CRAM-MD5 and NTLMv2, checked against the RFC and MS-NLMP test
 vectors first; independent of ci/lab/ntlm_auth.py, the lab's NTLM server, and of mailready);
-plainauth and nomech show their one defect; carol's password survives IMAP quoting and
+plainauth, nomech, cramonly and ntlmonly show their one defect; carol's password survives IMAP quoting and
 literals; failed logins are slowed by the failure delay only (no auth penalty: the lab
 turns it off, so the few failed logins made here slow nothing that runs next).
 Exits 0 when every check passes."""
@@ -197,7 +198,8 @@ def firewall():
 
 DEFECT_IP = {"expired": "127.0.10.31", "selfsigned": "127.0.10.32", "nochain": "127.0.10.33",
              "wrongname": "127.0.10.34", "weak": "127.0.10.35", "tls10": "127.0.10.36",
-             "nostarttls": "127.0.10.37", "plainauth": "127.0.10.38", "nomech": "127.0.10.39"}
+             "nostarttls": "127.0.10.37", "plainauth": "127.0.10.38", "nomech": "127.0.10.39",
+             "cramonly": "127.0.10.42", "ntlmonly": "127.0.10.43"}
 DARK, DARK_IP = "dark.lab.test", "127.0.10.30"
 # port -> s_client -starttls protocol (None: implicit TLS)
 TLS_PORTS = {993: None, 143: "imap", 587: "smtp", 465: None, 25: "smtp"}
@@ -387,7 +389,8 @@ def defect_tls():
          lambda r: r.verify == 0 and sent_with_intermediate(r))
     good_leaf(h, tls(h, 993, "-verify_hostname", h).leaf(), inter_subject)
 
-    for h in ("plainauth.lab.test", "nomech.lab.test"):  # their defects are in authentication
+    for h in ("plainauth.lab.test", "nomech.lab.test", "cramonly.lab.test",
+              "ntlmonly.lab.test"):  # their defects are in authentication
         each(h, "verifies (0), intermediate sent",
              lambda r: r.verify == 0 and sent_with_intermediate(r))
         good_leaf(h, tls(h, 993, "-verify_hostname", h).leaf(), inter_subject)
@@ -402,7 +405,7 @@ def defect_tls():
     want = {MAIL: None, "expired.lab.test": 10, "selfsigned.lab.test": 18,
             "nochain.lab.test": 20, "wrongname.lab.test": 62, "weak.lab.test": 66,
             "tls10.lab.test": None, "nostarttls.lab.test": None, "plainauth.lab.test": None,
-            "nomech.lab.test": None}
+            "nomech.lab.test": None, "cramonly.lab.test": None, "ntlmonly.lab.test": None}
     for h, code in want.items():
         try:
             ctx().wrap_socket(socket.create_connection((h, 993), timeout=10), server_hostname=h).close()
@@ -460,11 +463,14 @@ def dark():
 # ---------------------------------------------------------------- authentication
 # Mechanisms (ci/lab.sh contract): every host but nomech offers ALL after TLS and the
 # non-plaintext ones before it (IMAP 143 / POP3 110; SMTP 587 offers no AUTH before
-# STARTTLS); plainauth offers ALL before TLS too; nomech only SCRAM-SHA-256.
+# STARTTLS); plainauth offers ALL before TLS too; nomech only SCRAM-SHA-256, cramonly only
+# CRAM-MD5, ntlmonly only NTLM (each from a Dovecot of its own).
 
 ALL = {"PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "NTLM"}
 NOT_PLAINTEXT = ALL - {"PLAIN", "LOGIN"}
 PLAINAUTH, NOMECH = "plainauth.lab.test", "nomech.lab.test"
+CRAMONLY, NTLMONLY = "cramonly.lab.test", "ntlmonly.lab.test"
+SOLO = {CRAMONLY: "CRAM-MD5", NTLMONLY: "NTLM"}  # (nomech: checked on its own below)
 NTLM2_KEY, TARGET_INFO = 0x00080000, 0x00800000
 
 
@@ -512,6 +518,9 @@ def auth_offers():
         (PLAINAUTH, 143): (ALL, False), (PLAINAUTH, "143+tls"): (ALL, False), (PLAINAUTH, 993): (ALL, False),
         (NOMECH, 143): ({"SCRAM-SHA-256"}, True), (NOMECH, "143+tls"): ({"SCRAM-SHA-256"}, True),
         (NOMECH, 993): ({"SCRAM-SHA-256"}, True)}
+    for h, mech in SOLO.items():
+        want_imap.update({(h, 143): ({mech}, True), (h, "143+tls"): ({mech}, True),
+                          (h, 993): ({mech}, True)})
     for (host, port), (mechs, disabled) in want_imap.items():
         if port == 143:
             m = imaplib.IMAP4(host, 143, timeout=10)
@@ -524,6 +533,7 @@ def auth_offers():
               imap_mechs(caps) == mechs and ("LOGINDISABLED" in caps) == disabled, caps)
     want_pop = {(MAIL, 110): (NOT_PLAINTEXT, False), (MAIL, 995): (ALL, True),
                 (PLAINAUTH, 110): (ALL, True), (NOMECH, 995): ({"SCRAM-SHA-256"}, None)}
+    want_pop.update({(h, 995): ({mech}, None) for h, mech in SOLO.items()})
     for (host, port), (mechs, user) in want_pop.items():
         p = poplib.POP3_SSL(host, 995, context=ctx(), timeout=10) if port == 995 else poplib.POP3(host, 110, timeout=10)
         caps = p.capa()
@@ -535,6 +545,8 @@ def auth_offers():
                  (PLAINAUTH, "587 before STARTTLS"): ALL, (PLAINAUTH, 587): ALL, (PLAINAUTH, 465): ALL,
                  (NOMECH, "587 before STARTTLS"): set(), (NOMECH, 587): {"SCRAM-SHA-256"},
                  (NOMECH, 465): {"SCRAM-SHA-256"}}
+    for h, mech in SOLO.items():
+        want_smtp.update({(h, "587 before STARTTLS"): set(), (h, 587): {mech}, (h, 465): {mech}})
     for (host, port), mechs in want_smtp.items():
         if isinstance(port, str):
             s = smtplib.SMTP(host, 587, timeout=10)
@@ -720,6 +732,45 @@ def plainauth_nomech():
         check(f"{h} {port}: AUTH PLAIN refused", code >= 500, (code, msg))
 
 
+def cramonly_ntlmonly():
+    """One host, one mechanism: it works (IMAP 993 / 143 after STARTTLS, SMTP 587 / 465,
+    with sasl_client's own clients) and LOGIN / PLAIN are refused."""
+    for host, port, user in ((CRAMONLY, 993, "alice"), (CRAMONLY, 143, "carol")):
+        m = imap_conn(host, port)
+        c = sasl_client.CramMd5(f"{user}@lab.test", PW[user])
+        typ, _ = sasl_client.imap_authenticate(m, "CRAM-MD5", c)
+        m.logout()
+        check(f"{host} IMAP {port}: AUTHENTICATE CRAM-MD5 as {user}", typ == "OK", (typ, c.challenge))
+    for host, port, user in ((CRAMONLY, 587, "bob"), (CRAMONLY, 465, "alice")):
+        s = smtp_conn(host, port)
+        code, msg = sasl_client.smtp_authenticate(s, "CRAM-MD5", sasl_client.CramMd5(f"{user}@lab.test", PW[user]))
+        s.quit()
+        check(f"{host} SMTP {port}: AUTH CRAM-MD5 as {user}", code == 235, (code, msg))
+    for host, port, user in ((NTLMONLY, 993, "alice"), (NTLMONLY, 143, "carol")):
+        m = imap_conn(host, port)
+        typ, _ = sasl_client.imap_authenticate(m, "NTLM", sasl_client.Ntlm(user, PW[user], "LAB"))
+        m.logout()
+        check(f"{host} IMAP {port}: AUTHENTICATE NTLM (NTLMv2) as {user} / LAB", typ == "OK", typ)
+    for host, port, user in ((NTLMONLY, 587, "bob"), (NTLMONLY, 465, "alice")):
+        s = smtp_conn(host, port)
+        code, msg = sasl_client.smtp_authenticate(s, "NTLM", sasl_client.Ntlm(user, PW[user], "LAB"))
+        s.quit()
+        check(f"{host} SMTP {port}: AUTH NTLM (NTLMv2) as {user} / LAB", code == 235, (code, msg))
+    for h in SOLO:
+        m = imap_conn(h, 993)
+        try:
+            typ = m.login("alice@lab.test", PW["alice"])[0]
+        except imaplib.IMAP4.error as e:
+            typ = f"NO {e}"
+        m.logout()
+        check(f"{h} 993: LOGIN refused", typ != "OK", typ)
+        s = smtp_conn(h, 587)
+        code, msg = s.docmd("AUTH", "PLAIN " + base64.b64encode(
+            b"\0alice@lab.test\0" + PW["alice"].encode()).decode())
+        s.quit()
+        check(f"{h} 587: AUTH PLAIN refused", code >= 500, (code, msg))
+
+
 def auth_failures():
     """NTLMv1 and wrong passwords refused; each failure answered after the failure delay
     (0.5-1.0 s with auth_failure_delay = 1s), and no penalty builds up: a good login right
@@ -762,7 +813,7 @@ def auth_failures():
 
 for part in (names, imap, pop3, smtp, firewall, host_names, defect_tls, nostarttls, dark,
              auth_vectors, auth_offers, auth_scram, auth_ntlm, auth_carol, plainauth_nomech,
-             auth_failures):
+             cramonly_ntlmonly, auth_failures):
     attempt(part.__name__, part)
 print(f"{'FAILED: ' + ', '.join(failures) if failures else 'all checks passed'}")
 sys.exit(1 if failures else 0)

@@ -44,6 +44,10 @@
 #                                        AUTH=SCRAM-SHA-256 + LOGINDISABLED, POP3 SASL
 #                                        SCRAM-SHA-256, SMTP 587 (after STARTTLS) and 465
 #                                        AUTH SCRAM-SHA-256; nothing an iPhone can use
+#       cramonly.lab.test   127.0.10.42  the same with only CRAM-MD5 (IMAP AUTH=CRAM-MD5 +
+#                                        LOGINDISABLED, POP3 SASL CRAM-MD5, SMTP 587/465
+#                                        AUTH CRAM-MD5)
+#       ntlmonly.lab.test   127.0.10.43  the same with only NTLM (NTLMv2, ci/lab/ntlm_auth.py)
 #     Files: $LAB_DIR/pki/<name>/leaf.pem, leaf.key, served.pem (what the servers send).
 #     "ci/lab.sh status" lists the dates as built.
 #   dark.lab.test 127.0.10.30: every TCP port DROPped (filtered); nothing listens.
@@ -52,7 +56,8 @@
 #     20 letters and digits, carol's is 'c"a\rol pass' (double quote, a real backslash, a
 #     space) followed by 8 random letters and digits: IMAP must send it as a quoted string
 #     with escapes or a literal. Mail in $LAB_DIR/mail/lab.test/<user>/Maildir.
-#   Authentication (Dovecot and Postfix alike; plainauth and nomech differ as said above):
+#   Authentication (Dovecot and Postfix alike; plainauth, nomech, cramonly and ntlmonly
+#   differ as said above):
 #     mechanisms PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 NTLM, all from the passdb's
 #     cleartext passwords. IMAP 143 / POP3 110 before STARTTLS offer only the non-plaintext
 #     ones (CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 NTLM; IMAP LOGINDISABLED, POP3 no USER);
@@ -102,10 +107,14 @@ DOMAIN=lab.test
 #   nomech      valid chain; only SCRAM-SHA-256, from a second Dovecot instance (auth
 #               mechanisms are per auth process, not per address) whose auth socket also
 #               serves Postfix's SASL on this host's 587 and 465
+#   cramonly    the same as nomech (own Dovecot, its auth socket for 587/465), CRAM-MD5 only
+#   ntlmonly    the same, NTLM only (NTLMv2, the lab's winbind helper)
 DEFECT_HOSTS=(expired:127.0.10.31 selfsigned:127.0.10.32 nochain:127.0.10.33
   wrongname:127.0.10.34 weak:127.0.10.35 tls10:127.0.10.36 nostarttls:127.0.10.37
-  plainauth:127.0.10.38 nomech:127.0.10.39)
-NOMECH_IP=127.0.10.39
+  plainauth:127.0.10.38 nomech:127.0.10.39 cramonly:127.0.10.42 ntlmonly:127.0.10.43)
+# Hosts with a Dovecot instance of their own (name:mechanisms), in $LAB_DIR/dovecot-<name>:
+# the mechanism list belongs to the auth process, not to an address.
+SOLO_HOSTS=(nomech:scram-sha-256 cramonly:cram-md5 ntlmonly:ntlm)
 # dark.lab.test: every TCP port dropped by the namespace firewall, no server behind it.
 DARK_IP=127.0.10.30
 DARK_HOST=dark.lab.test
@@ -118,7 +127,6 @@ USERS=(alice bob carol)
 CAROL_PREFIX='c"a\rol pass'
 # Authentication (Dovecot, and Postfix through Dovecot's auth socket).
 AUTH_MECHS="plain login cram-md5 scram-sha-1 scram-sha-256 ntlm"
-NOMECH_MECHS="scram-sha-256"
 AUTH_FAILURE_DELAY=1s
 # Mail is owned by a dedicated system user, created on first start and kept afterwards
 # (like a package's system user); stop removes everything else.
@@ -128,8 +136,15 @@ MARKER=.mailready-lab
 
 DOVECOT_DIR=$LAB_DIR/dovecot
 DOVECOT_RUN=$DOVECOT_DIR/run                # Dovecot base_dir; master.pid lives here
-NOMECH_DIR=$LAB_DIR/dovecot-nomech           # the second Dovecot, for nomech.lab.test only
-NOMECH_RUN=$NOMECH_DIR/run
+# The solo hosts' Dovecots (SOLO_HOSTS): $LAB_DIR/dovecot-<name>, base_dir .../run.
+solo_names() { local h; for h in "${SOLO_HOSTS[@]}"; do echo "${h%%:*}"; done; }
+is_solo() { local h; for h in $(solo_names); do [ "$h" = "$1" ] && return 0; done; return 1; }
+solo_mechs() {
+  local h
+  for h in "${SOLO_HOSTS[@]}"; do [ "${h%%:*}" = "$1" ] && { echo "${h#*:}"; return 0; }; done
+  return 1
+}
+solo_dir() { echo "$LAB_DIR/dovecot-$1"; }
 # Postfix wants everything under its config_directory owned by root (postfix-script
 # check-warn), so queue and data directories are siblings, not children.
 POSTFIX_DIR=$LAB_DIR/postfix                 # Postfix config_directory
@@ -166,8 +181,9 @@ is_lab_pid() {
        "net:[$(stat -L -c %i "/run/netns/$NS" 2>/dev/null)]" ]; then
     return 0
   fi
-  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" \
-    | grep -qxF -e "$DOVECOT_DIR/dovecot.conf" -e "$NOMECH_DIR/dovecot.conf" && return 0
+  local h confs=(-e "$DOVECOT_DIR/dovecot.conf")
+  for h in $(solo_names); do confs+=(-e "$(solo_dir "$h")/dovecot.conf"); done
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF "${confs[@]}" && return 0
   tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "MAIL_CONFIG=$POSTFIX_DIR" && return 0
   return 1
 }
@@ -180,7 +196,8 @@ defect_ip() {
   return 1
 }
 dovecot_pid() { read_pid "$DOVECOT_RUN/master.pid"; }
-nomech_pid() { read_pid "$NOMECH_RUN/master.pid"; }
+solo_pid() { read_pid "$(solo_dir "$1")/run/master.pid"; }
+solo_pids() { local h; for h in $(solo_names); do solo_pid "$h"; echo; done; }
 postfix_pid() { read_pid "$POSTFIX_QUEUE/pid/master.pid"; }
 
 # Listeners that must answer: host:port:kind. fw.lab.test 465 is dropped and 587 reset;
@@ -207,9 +224,10 @@ probe() {
 }
 
 is_up() {
-  ns_exists && is_lab_pid "$(dovecot_pid)" && is_lab_pid "$(nomech_pid)" \
-    && is_lab_pid "$(postfix_pid)" \
-    && in_ns "$SELF" _probe 0 >/dev/null 2>&1
+  local h
+  ns_exists && is_lab_pid "$(dovecot_pid)" && is_lab_pid "$(postfix_pid)" || return 1
+  for h in $(solo_names); do is_lab_pid "$(solo_pid "$h")" || return 1; done
+  in_ns "$SELF" _probe 0 >/dev/null 2>&1
 }
 
 # ---------------------------------------------------------------- stop
@@ -250,7 +268,7 @@ wait_gone() { # wait_gone TENTHS PID...
 do_stop() {
   local quiet=${1:-}
   local dp np pp
-  dp=$(dovecot_pid); np=$(nomech_pid); pp=$(postfix_pid)
+  dp=$(dovecot_pid); np=$(solo_pids | tr '\n' ' '); pp=$(postfix_pid)
   # The masters take their children down on SIGTERM.
   local p masters=() kids=()
   for p in $dp $np $pp; do is_lab_pid "$p" && masters+=("$p"); done
@@ -473,6 +491,8 @@ defect_text() {
     nostarttls) echo "no STARTTLS on 25 and 587 (143 has it)" ;;
     plainauth) echo "PLAIN/LOGIN before STARTTLS (IMAP 143, POP3 110, SMTP 587)" ;;
     nomech) echo "only SCRAM-SHA-256 (IMAP, POP3, SMTP 587/465)" ;;
+    cramonly) echo "only CRAM-MD5 (IMAP, POP3, SMTP 587/465)" ;;
+    ntlmonly) echo "only NTLM (IMAP, POP3, SMTP 587/465)" ;;
   esac
 }
 
@@ -646,13 +666,14 @@ EOF
 
 make_dovecot() {
   local uid=$1
-  mkdir -p "$DOVECOT_DIR/state" "$NOMECH_DIR/state"
+  mkdir -p "$DOVECOT_DIR/state"
   install_ntlm_helper
   local h listen=()
-  for h in "${DEFECT_HOSTS[@]}"; do [ "${h%%:*}" = nomech ] || listen+=("${h#*:}"); done
+  for h in "${DEFECT_HOSTS[@]}"; do is_solo "${h%%:*}" || listen+=("${h#*:}"); done
   cat >"$DOVECOT_DIR/dovecot.conf" <<EOF
 # mailready lab Dovecot, generated by ci/lab.sh. Started as: dovecot -c $DOVECOT_DIR/dovecot.conf
-# Every host but nomech.lab.test (which has its own instance: $NOMECH_DIR).
+# Every host but $(solo_names | sed "s/\$/.$DOMAIN/" | paste -sd' ') (each has its own
+# instance: $LAB_DIR/dovecot-<name>).
 instance_name = mailready-lab
 base_dir = $DOVECOT_RUN
 state_dir = $DOVECOT_DIR/state
@@ -684,7 +705,7 @@ protocol lmtp {
 EOF
   local ip
   for h in $(defect_names); do
-    [ "$h" = nomech ] && continue
+    is_solo "$h" && continue
     ip=$(defect_ip "$h")
     {
       echo "local $ip { # $h.$DOMAIN"
@@ -711,27 +732,40 @@ EOF
     } >>"$DOVECOT_DIR/dovecot.conf"
   done
 
-  # nomech.lab.test: a Dovecot of its own, because the mechanism list belongs to the auth
-  # process (sent to every login process and to Postfix when they connect, before they
-  # say for which address): only SCRAM-SHA-256. Without PLAIN, IMAP answers LOGINDISABLED
-  # even over TLS. Same users and mailboxes; Postfix uses its auth socket for nomech's
-  # 587 and 465 (defect_master_cf); mail still goes to the main instance's LMTP.
-  cat >"$NOMECH_DIR/dovecot.conf" <<EOF
-# mailready lab Dovecot for nomech.lab.test only, generated by ci/lab.sh.
-# Started as: dovecot -c $NOMECH_DIR/dovecot.conf
-instance_name = mailready-lab-nomech
-base_dir = $NOMECH_RUN
-state_dir = $NOMECH_DIR/state
-log_path = $LOG/dovecot-nomech.log
-hostname = nomech.$DOMAIN
+  # nomech, cramonly, ntlmonly (SOLO_HOSTS): a Dovecot of its own each, because the
+  # mechanism list belongs to the auth process (sent to every login process and to Postfix
+  # when they connect, before they say for which address): only SCRAM-SHA-256, CRAM-MD5,
+  # NTLM. Without PLAIN, IMAP answers LOGINDISABLED even over TLS. Same users and
+  # mailboxes; Postfix uses its auth socket for the host's 587 and 465
+  # (defect_master_cf); mail still goes to the main instance's LMTP. ntlmonly runs the
+  # main instance's winbind helper (ci/lab/ntlm_auth.py) in its own auth process.
+  local sd confs=("$DOVECOT_DIR/dovecot.conf")
+  for h in $(solo_names); do
+    sd=$(solo_dir "$h")
+    confs+=("$sd/dovecot.conf")
+    {
+      cat <<EOF
+# mailready lab Dovecot for $h.$DOMAIN only, generated by ci/lab.sh.
+# Started as: dovecot -c $sd/dovecot.conf
+instance_name = mailready-lab-$h
+base_dir = $sd/run
+state_dir = $sd/state
+log_path = $LOG/dovecot-$h.log
+hostname = $h.$DOMAIN
 protocols = imap pop3
-listen = $NOMECH_IP
-$(dovecot_common "$uid" "$NOMECH_MECHS")
-ssl_cert = <$PKI/nomech/served.pem
-ssl_key = <$PKI/nomech/leaf.key
+listen = $(defect_ip "$h")
+$(dovecot_common "$uid" "$(solo_mechs "$h")")
+ssl_cert = <$PKI/$h/served.pem
+ssl_key = <$PKI/$h/leaf.key
 EOF
+      if [[ " $(solo_mechs "$h") " == *" ntlm "* ]]; then
+        echo "auth_use_winbind = yes"
+        echo "auth_winbind_helper_path = $DOVECOT_DIR/ntlm_auth"
+      fi
+    } >"$sd/dovecot.conf"
+  done
   local conf
-  for conf in "$DOVECOT_DIR/dovecot.conf" "$NOMECH_DIR/dovecot.conf"; do
+  for conf in "${confs[@]}"; do
     doveconf -c "$conf" >/dev/null 2>"$LOG/doveconf.log" \
       || { cat "$LOG/doveconf.log" >&2; die "dovecot config $conf is invalid"; }
   done
@@ -794,7 +828,7 @@ smtpd_sasl_auth_enable = no
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = $DOVECOT_RUN/auth-postfix
 # SASL mechanisms are Dovecot's (PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 NTLM; nomech's
-# listeners: SCRAM-SHA-256), all offered: noanonymous only. noplaintext here would hide
+# listeners: SCRAM-SHA-256, cramonly's CRAM-MD5, ntlmonly's NTLM), all offered: noanonymous only. noplaintext here would hide
 # PLAIN and LOGIN before TLS, and after it too unless the tls_ variant lacked it; AUTH before
 # TLS is already prevented by smtpd_tls_auth_only = yes on 587 (plainauth, nostarttls: no).
 smtpd_sasl_security_options = noanonymous
@@ -893,12 +927,13 @@ defect_master_cf() {
     # then is offered in the clear, as on a server whose TLS someone forgot.
     # plainauth: 587 offers STARTTLS and, already before it, AUTH with PLAIN and LOGIN
     # (smtpd_sasl_security_options has no noplaintext anywhere).
-    # nomech: SASL from the nomech Dovecot (only SCRAM-SHA-256) on 587 and 465.
+    # nomech, cramonly, ntlmonly: SASL from the host's own Dovecot (SOLO_HOSTS: only
+    # SCRAM-SHA-256, CRAM-MD5, NTLM) on 587 and 465.
     level25=may level587=encrypt authonly=yes sasl=
     [ "$h" = nostarttls ] && level25=none level587=none authonly=no
     [ "$h" = plainauth ] && level587=may authonly=no
-    [ "$h" = nomech ] && sasl="
-  -o smtpd_sasl_path=$NOMECH_RUN/auth-postfix"
+    is_solo "$h" && sasl="
+  -o smtpd_sasl_path=$(solo_dir "$h")/run/auth-postfix"
     cat <<EOF
 $ip:smtp inet n - n - - smtpd
   -o syslog_name=postfix/$h
@@ -941,15 +976,15 @@ lab: up (namespace $NS, state in $LAB_DIR)
   users:     $(printf '%s@'"$DOMAIN"' ' "${USERS[@]}")
   passwords: $LAB_DIR/secrets/<user>.password   (e.g. alice.password, no newline;
              carol's has a double quote, a backslash and a space)
-  auth:      $(upper "$AUTH_MECHS")   on every host but nomech:
+  auth:      $(upper "$AUTH_MECHS")   on every host but $(solo_names | paste -sd, | sed 's/,/, /g'):
              IMAP 993/995 and after STARTTLS/STLS, SMTP 587 after STARTTLS and 465;
              before STARTTLS/STLS only $(upper "${AUTH_MECHS/plain login /}") (IMAP LOGINDISABLED)
              plainauth.$DOMAIN: PLAIN/LOGIN also before STARTTLS (IMAP 143, POP3 110, SMTP 587)
-             nomech.$DOMAIN:    $(upper "$NOMECH_MECHS") only (IMAP LOGINDISABLED), SMTP 587/465 too
+$(for h in $(solo_names); do printf '             %-18s %s only (IMAP LOGINDISABLED), SMTP 587/465 too\n' "$h.$DOMAIN:" "$(upper "$(solo_mechs "$h")")"; done)
   NTLM:      NTLMv2 only; user alice, domain LAB (also: user alice@$DOMAIN; domain $DOMAIN or empty)
   failures:  answered after 0.5-1.0 s (auth_failure_delay $AUTH_FAILURE_DELAY); no auth penalty
   mail:      $LAB_DIR/mail/$DOMAIN/<user>/Maildir
-  logs:      $LOG/{dovecot,dovecot-nomech,postfix,ntlm-auth}.log
+  logs:      $LOG/{dovecot,$(solo_names | sed 's/^/dovecot-/' | paste -sd,),postfix,ntlm-auth}.log
   defect hosts (same services and users; leaf, key and what is sent in $PKI/<name>/):
 $(cat "$LAB_DIR/hosts.txt" 2>/dev/null)
 EOF
@@ -961,7 +996,7 @@ on_start_error() {
   echo "lab: start failed; logs in $LOG. 'ci/lab.sh stop' cleans up." >&2
   local p
   for p in "${KEYGEN_PIDS[@]}" $POSTFIX_CHECK_PID; do kill "$p" 2>/dev/null || true; done
-  for f in "$LOG"/dovecot.log "$LOG"/postfix.log "$LOG"/*start*.log; do
+  for f in "$LOG"/dovecot*.log "$LOG"/postfix.log "$LOG"/*start*.log; do
     [ -s "$f" ] && { echo "--- tail $f" >&2; tail -n 15 "$f" >&2; }
   done
   exit $rc
@@ -983,11 +1018,12 @@ do_start() {
   fi
   trap on_start_error EXIT
 
-  mkdir -p "$LAB_DIR" "$LOG" "$DOVECOT_DIR" "$NOMECH_DIR" "$POSTFIX_DIR"
+  mkdir -p "$LAB_DIR" "$LOG" "$DOVECOT_DIR" "$POSTFIX_DIR"
+  for h in $(solo_names); do mkdir -p "$(solo_dir "$h")/state"; done
   touch "$LAB_DIR/$MARKER"
   chmod 755 "$LAB_DIR" "$LOG"
   ensure_mail_user
-  local uid gid
+  local uid gid h
   uid=$(id -u "$MAIL_USER"); gid=$(id -g "$MAIL_USER")
 
   # Keys are made in the background while users, namespace and Postfix are set up
@@ -1003,7 +1039,9 @@ do_start() {
   rm -f "$DOVECOT_RUN/anvil-auth-penalty"   # a stale one delays auth by 5 s (PITFALLS.md)
   # 9<&-: the daemons must not inherit the start/stop lock.
   in_ns dovecot -c "$DOVECOT_DIR/dovecot.conf" </dev/null >>"$LOG/dovecot-start.log" 2>&1 9<&-
-  in_ns dovecot -c "$NOMECH_DIR/dovecot.conf" </dev/null >>"$LOG/dovecot-start.log" 2>&1 9<&-
+  for h in $(solo_names); do
+    in_ns dovecot -c "$(solo_dir "$h")/dovecot.conf" </dev/null >>"$LOG/dovecot-start.log" 2>&1 9<&-
+  done
   postfix_check_wait
   in_ns postfix -c "$POSTFIX_DIR" start </dev/null >>"$LOG/postfix-start.log" 2>&1 9<&-
 
@@ -1017,11 +1055,14 @@ do_start() {
 }
 
 do_status() {
-  local ok=0 dp np pp
+  local ok=0 dp np pp h
   if ns_exists; then echo "namespace $NS: present"; else echo "namespace $NS: absent"; ok=1; fi
-  dp=$(dovecot_pid); np=$(nomech_pid); pp=$(postfix_pid)
+  dp=$(dovecot_pid); pp=$(postfix_pid)
   if is_lab_pid "$dp"; then echo "dovecot: running (pid $dp)"; else echo "dovecot: not running"; ok=1; fi
-  if is_lab_pid "$np"; then echo "dovecot (nomech.$DOMAIN): running (pid $np)"; else echo "dovecot (nomech.$DOMAIN): not running"; ok=1; fi
+  for h in $(solo_names); do
+    np=$(solo_pid "$h")
+    if is_lab_pid "$np"; then echo "dovecot ($h.$DOMAIN): running (pid $np)"; else echo "dovecot ($h.$DOMAIN): not running"; ok=1; fi
+  done
   if is_lab_pid "$pp"; then echo "postfix: running (pid $pp)"; else echo "postfix: not running"; ok=1; fi
   if [ $ok = 0 ]; then
     local missing

@@ -1,4 +1,4 @@
-"""Client sides of SCRAM (RFC 5802/7677) and NTLMv2 (MS-NLMP) for the lab's self-test, and
+"""Client sides of SCRAM (RFC 5802/7677), CRAM-MD5 (RFC 2195) and NTLMv2 (MS-NLMP) for the lab's self-test, and
 small IMAP/SMTP drivers for any SASL mechanism. Standard library only.
 
 It shares no code with ci/lab/ntlm_auth.py (the lab's NTLM server) nor with mailready: both
@@ -7,6 +7,30 @@ and Dovecot on the wire (ci/lab-selftest.py). Tests may import it as an oracle c
     sys.path.insert(0, "ci/lab"); import sasl_client
 """
 import base64, binascii, hashlib, hmac, os, struct, time
+
+
+# ---------------------------------------------------------------- CRAM-MD5 (RFC 2195)
+
+class CramMd5:
+    """CRAM-MD5: one step, the server's challenge (bytes) in, "user hex(HMAC-MD5)" out.
+    `challenge` keeps what the server sent."""
+
+    def __init__(self, user, password):
+        self.user = user
+        self.password = password.encode("utf-8")
+        self.challenge = None
+
+    def step(self, challenge: bytes) -> bytes:
+        self.challenge = challenge
+        digest = hmac.new(self.password, challenge, hashlib.md5).hexdigest()
+        return f"{self.user} {digest}".encode("utf-8")
+
+
+def cram_vectors():
+    """RFC 2195 section 2's example. Returns [(name, ok)]."""
+    c = CramMd5("tim", "tanstaaftanstaaf")
+    got = c.step(b"<1896.697170952@postoffice.reston.mci.net>")
+    return [("RFC 2195 CRAM-MD5 example", got == b"tim b913a602c7eda7a495b4e6e7334d3890")]
 
 
 # ---------------------------------------------------------------- SCRAM (RFC 5802)
@@ -213,7 +237,7 @@ def ntlm_vectors():
 
 
 def selftest():
-    return scram_vectors() + ntlm_vectors()
+    return scram_vectors() + cram_vectors() + ntlm_vectors()
 
 
 # ---------------------------------------------------------------- protocol drivers
