@@ -136,6 +136,29 @@ class MechanismFindings(LabAuth):
         self.assertEqual(tried["NTLM"]["facts"]["iphone_setting"], "NTLM")
 
 
+class SingleMechanismServers(LabAuth):
+    """Servers that offer one mechanism only: the phone must be set to exactly that one."""
+
+    def check_only(self, host, mechanism, setting):
+        run = mailready("check", host, "--from-inside", "--ca-file", CA, "--only", "auth.login",
+                        "--user", ALICE, "--password-env", "LAB_PW", "--format", "json",
+                        env={"LAB_PW": password("alice")})
+        self.assertEqual(run.rc, 0, run.stdout[-2000:])
+        for port in (993, 587, 465):
+            with self.subTest(host=host, port=port):
+                self.assertEqual(run.one("auth.mechanisms", port)["facts"]["after_tls"], [mechanism])
+                tried = logins(run, port)
+                self.assertEqual(sorted(tried), [mechanism])
+                self.assertTrue(tried[mechanism]["facts"]["accepted"])
+                self.assertEqual(tried[mechanism]["facts"]["iphone_setting"], setting)
+
+    def test_only_cram_md5(self):
+        self.check_only("cramonly.lab.test", "CRAM-MD5", "MD5 Challenge-Response")
+
+    def test_only_ntlm(self):
+        self.check_only("ntlmonly.lab.test", "NTLM", "NTLM")
+
+
 class NoSecretInAnyOutput(LabAuth):
     def test_every_format_and_the_trace_are_free_of_the_password(self):
         secret = password("alice")
