@@ -1,5 +1,7 @@
 #include "cli/serve_config.hpp"
 
+#include "cli/credentials.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -163,9 +165,36 @@ ModuleConfig parse_module(const std::string& name, const json& value, const std:
 }
 
 TargetConfig parse_target(const std::string& name, const json& value, const std::string& where) {
-  expect_object(value, where, {"imap_host", "smtp_host", "resolve"});
+  expect_object(value, where, {"imap_host", "smtp_host", "resolve", "user", "password_file",
+                               "password_env"});
   TargetConfig t;
   t.name = name;
+  // The login: a user and exactly one password source, read now (start-up), so a missing
+  // file or variable stops the exporter before it answers anything.
+  const auto string_of = [&](std::string_view key) -> std::string {
+    const json* v = find(value, key);
+    if (v == nullptr) return {};
+    if (!v->is_string() || v->get<std::string>().empty()) {
+      fail(member(where, std::string(key)), "must be a non-empty string");
+    }
+    return v->get<std::string>();
+  };
+  t.user = string_of("user");
+  cli::PasswordSource source;
+  source.file = string_of("password_file");
+  source.env = string_of("password_env");
+  if (!source.file.empty() && !source.env.empty()) {
+    fail(where, "give password_file or password_env, not both");
+  }
+  const bool has_source = !source.file.empty() || !source.env.empty();
+  if (t.user.empty() != !has_source) fail(where, "user and a password source go together");
+  if (has_source) {
+    try {
+      t.password = cli::read_password(source, t.user);
+    } catch (const std::runtime_error& e) {
+      fail(where, e.what());
+    }
+  }
   t.imap_host = read_host(value, "imap_host", where);
   t.smtp_host = read_host(value, "smtp_host", where);
   if (const json* v = find(value, "resolve")) {
@@ -296,6 +325,9 @@ std::variant<ProbePlan, ProbeRefusal> plan_probe(const ServeConfig& config,
     o.imap_host = target->second.imap_host;
     o.smtp_host = target->second.smtp_host;
     o.pinned = target->second.pinned;
+    o.imap_user = target->second.user;
+    o.smtp_user = target->second.user;
+    o.password = target->second.password;
   }
   if (o.imap_host.empty()) o.imap_host = o.target;
   if (o.smtp_host.empty()) o.smtp_host = o.target;

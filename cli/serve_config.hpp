@@ -53,10 +53,12 @@ struct ModuleConfig {
 };
 
 /// Where to probe: one deployment the exporter may be asked about, by the name Prometheus
-/// passes as ?target=. (Login settings, user and password_file / password_env, will live
-/// here too: they are read from the file or the environment, never from the request.)
+/// passes as ?target=. Its login (user, and password_file or password_env) is read when the
+/// config is loaded, from the file or the environment, never from a request.
 struct TargetConfig {
   std::string name;
+  std::string user;      ///< empty: no logins for this target
+  std::string password;  ///< read at start-up; never logged or echoed
   std::string imap_host;                                   ///< empty: the target name
   std::string smtp_host;                                   ///< empty: the target name
   std::map<std::string, std::vector<std::string>> pinned;  ///< "resolve": HOST:ADDRESS

@@ -194,10 +194,18 @@ Labels endpoint_labels(const CheckResult& r) {
   return labels;
 }
 
-/// The endpoint labels with the check id after target.
+/// The login mechanism of an auth.login result (one result per mechanism and endpoint).
+void add_mechanism(const CheckResult& r, Labels& labels) {
+  const auto m = r.facts.find("mechanism");
+  if (m != r.facts.end() && m->is_string()) labels.emplace_back("mechanism", m->get<std::string>());
+}
+
+/// The endpoint labels with the check id after target, and the mechanism where a check
+/// has one result per mechanism, so no two samples share a label set.
 Labels result_labels(const CheckResult& r) {
   Labels labels = endpoint_labels(r);
   labels.insert(labels.begin() + 1, {"check", r.check});
+  add_mechanism(r, labels);
   return labels;
 }
 
@@ -258,7 +266,11 @@ void write_prometheus(const Report& report, std::ostream& out, const RenderOptio
       connect.add(on, seconds(*ms));
     }
     if (const auto ms = handshake_ms(r.facts)) tls.add(on, seconds(*ms));
-    if (const auto ms = number_fact(r.facts, "", "login_ms")) login.add(on, seconds(*ms));
+    if (const auto ms = number_fact(r.facts, "", "login_ms")) {
+      Labels by_mechanism = on;
+      add_mechanism(r, by_mechanism);
+      login.add(by_mechanism, seconds(*ms));
+    }
     // The certificate's notAfter: as a Unix time when the check gives one, else parsed
     // from the RFC 3339 form.
     if (const auto t = number_fact(r.facts, "", "not_after_unix")) {

@@ -3,6 +3,7 @@ each maps to, wrong passwords, and the safety rules (no password without TLS or 
 untrusted certificate unless asked; no secret in any output)."""
 import base64
 import os
+import subprocess
 import tempfile
 import unittest
 from pathlib import Path
@@ -177,6 +178,14 @@ class NoSecretInAnyOutput(LabAuth):
                 outputs[name] = Path(d, name).read_text()
             self.assertEqual(len(outputs), 2 + len(formats) + 1)
             self.assertIn("auth.login", outputs["out.json"])
+            # One sample per login mechanism: no two samples share a label set.
+            samples = [l.split(" ")[0] for l in outputs["out.prometheus"].splitlines()
+                       if l and not l.startswith("#")]
+            self.assertEqual(len(samples), len(set(samples)))
+            self.assertIn('mechanism="SCRAM-SHA-256"', outputs["out.prometheus"])
+            promtool = subprocess.run(["promtool", "check", "metrics"],
+                                      input=outputs["out.prometheus"], capture_output=True, text=True)
+            self.assertEqual(promtool.returncode, 0, promtool.stdout + promtool.stderr)
             for name, text in outputs.items():
                 for form in forms:
                     self.assertNotIn(form, text, f"{name} holds the password or a base64 form of it")

@@ -466,7 +466,7 @@ TEST_CASE("prometheus: families together, escaped labels, the agreed metrics",
       std::string::npos);
   CHECK(good.find(
             "\nmailready_login_duration_seconds{target=\"mail.lab.test\",host=\"mail.lab.test\","
-            "address=\"127.0.10.10\",port=\"993\",protocol=\"imap\"} 0.035\n") !=
+            "address=\"127.0.10.10\",port=\"993\",protocol=\"imap\",mechanism=\"PLAIN\"} 0.035\n") !=
         std::string::npos);
 
   SECTION("label values escape backslash, quote and line feed") {

@@ -289,3 +289,34 @@ TEST_CASE("serve config: the example in ci/examples is valid", "[serve]") {
   CHECK(c.targets.at("mx2.example.com").pinned.size() == 2);
   CHECK_NOTHROW(validate_check_ids(c, checks::default_registry()));
 }
+
+TEST_CASE("serve config: a target's login is read at start-up, from a file or a variable",
+          "[serve]") {
+  const std::string file = std::string(MAILREADY_SOURCE_DIR) + "/tests/golden/report_good.txt";
+  json doc = minimal();
+  doc["targets"]["mail.lab.test"] = {{"user", "alice@lab.test"}, {"password_file", file}};
+  ServeConfig c = parse_serve_config(doc);
+  const auto planned = plan_probe(c, {"mail.lab.test", "default"});
+  REQUIRE(std::holds_alternative<ProbePlan>(planned));
+  const Options& o = std::get<ProbePlan>(planned).options;
+  CHECK(o.imap_user == "alice@lab.test");
+  CHECK(o.smtp_user == "alice@lab.test");
+  CHECK_FALSE(o.password.empty());
+
+  ::setenv("MAILREADY_TEST_TARGET_PW", "s3cret", 1);
+  doc["targets"]["mail.lab.test"] = {{"user", "alice"}, {"password_env", "MAILREADY_TEST_TARGET_PW"}};
+  c = parse_serve_config(doc);
+  CHECK(std::get<ProbePlan>(plan_probe(c, {"mail.lab.test", "default"})).options.password == "s3cret");
+
+  doc["targets"]["mail.lab.test"] = {{"user", "alice"}};
+  CHECK(error_of(doc).find("go together") != std::string::npos);
+  doc["targets"]["mail.lab.test"] = {{"password_env", "MAILREADY_TEST_TARGET_PW"}};
+  CHECK(error_of(doc).find("go together") != std::string::npos);
+  doc["targets"]["mail.lab.test"] = {
+      {"user", "a"}, {"password_env", "MAILREADY_TEST_TARGET_PW"}, {"password_file", file}};
+  CHECK(error_of(doc).find("not both") != std::string::npos);
+  doc["targets"]["mail.lab.test"] = {{"user", "a"}, {"password_env", "MAILREADY_NO_SUCH_VAR_X"}};
+  const auto missing = error_of(doc);
+  CHECK(missing.find("MAILREADY_NO_SUCH_VAR_X") != std::string::npos);
+  CHECK(missing.find("s3cret") == std::string::npos);
+}
