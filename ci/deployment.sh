@@ -179,9 +179,9 @@ inside_listeners() {
 probe() { # probe TIMEOUT_S: prints what does not answer
   local t=$1 rc=0 out_ns in_ns_
   # shellcheck disable=SC2046
-  out_ns=$(in_ns "$NS_OUT" /usr/bin/python3 -I "$HERE/probe.py" "$t" "${OUTSIDE_LISTENERS[@]}") || rc=1
+  out_ns=$(in_ns "$NS_OUT" /usr/bin/python3 -I "$HERE/../lab/probe.py" "$t" "${OUTSIDE_LISTENERS[@]}") || rc=1
   # shellcheck disable=SC2046
-  in_ns_=$(in_ns "$NS_DMZ" /usr/bin/python3 -I "$HERE/probe.py" "$t" $(inside_listeners)) || rc=1
+  in_ns_=$(in_ns "$NS_DMZ" /usr/bin/python3 -I "$HERE/../lab/probe.py" "$t" $(inside_listeners)) || rc=1
   echo "$out_ns $in_ns_"
   return $rc
 }

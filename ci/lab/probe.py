@@ -1,27 +1,36 @@
 #!/usr/bin/python3
-"""Waits until every lab listener answers (ci/lab.sh _probe; run inside the namespace).
+"""Waits until listeners answer (ci/lab.sh and ci/deployment.sh; run inside the namespace
+to probe from).
 
   probe.py TIMEOUT_S IP:PORT:KIND...
 
-KIND tls: the TCP connect succeeds; imap: the greeting starts "* OK " and says "ready";
-pop3: it starts "+OK"; smtp: it starts "220". All listeners are tried at once, again every
-0.2 s until TIMEOUT_S has passed (0: one round). Exit 0 when all answer, else 1 with
-"not answering: IP:PORT:KIND ..." on stdout. Standard library only.
+KIND tcp (or tls, for a TLS port whose handshake is not tried): the TCP connect succeeds;
+imap: the greeting starts "* OK " and says "ready" (not "Waiting for authentication
+process"); pop3: it starts "+OK"; smtp: it starts "220"; imaps / smtps: the same greeting
+over TLS (certificate not checked here: the selftests do that). All listeners are tried at
+once, again every 0.2 s until TIMEOUT_S has passed (0: one round). Exit 0 when all answer,
+else 1 with "not answering: IP:PORT:KIND ..." on stdout. Standard library only.
 """
-import socket, sys, time
+import socket, ssl, sys, time
 from concurrent.futures import ThreadPoolExecutor
 
 GOOD = {"imap": lambda g: g.startswith("* OK ") and "ready" in g,
         "pop3": lambda g: g.startswith("+OK"),
         "smtp": lambda g: g.startswith("220")}
+NOVERIFY = ssl.create_default_context()
+NOVERIFY.check_hostname = False
+NOVERIFY.verify_mode = ssl.CERT_NONE
 
 
 def answers(listener):
     ip, port, kind = listener.split(":")
     try:
         with socket.create_connection((ip, int(port)), timeout=2) as s:
-            if kind == "tls":
+            if kind in ("tcp", "tls"):
                 return True
+            if kind in ("imaps", "smtps"):
+                s = NOVERIFY.wrap_socket(s)
+                kind = kind[:-1]
             greeting = b""
             while b"\n" not in greeting and len(greeting) < 4096:
                 chunk = s.recv(4096)
