@@ -6,8 +6,9 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
+#include <string_view>
+#include <optional>
 
 #include "checks/proto/sasl/sasl.hpp"
 
@@ -50,5 +51,9 @@ struct NtlmOptions {
 
 /// NTLM (MS-NLMP), NTLMv2 responses only: Type 1, then Type 3 for the server's Type 2.
 std::unique_ptr<Mechanism> make_ntlm(const Credentials& credentials, NtlmOptions options = {});
+
+/// RFC 5802 / RFC 5801 saslname: ',' and '=' escaped as "=2C" and "=3D" (SCRAM's n=,
+/// OAUTHBEARER's a=).
+std::string saslname(std::string_view name);
 
 }  // namespace mailready::proto::sasl

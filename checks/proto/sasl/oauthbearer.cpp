@@ -11,20 +11,6 @@
 namespace mailready::proto::sasl {
 namespace {
 
-/// RFC 5801 saslname: ',' and '=' are escaped as "=2C" and "=3D".
-std::string saslname(std::string_view name) {
-  std::string out;
-  for (const char ch : name) {
-    if (ch == ',') {
-      out += "=2C";
-    } else if (ch == '=') {
-      out += "=3D";
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
 
 class OAuthBearer final : public BearerMechanism {
  public:

@@ -74,4 +74,18 @@ std::string iphone_setting(std::string_view mechanism) {
   return "";
 }
 
+std::string saslname(std::string_view name) {
+  std::string out;
+  for (const char ch : name) {
+    if (ch == ',') {
+      out += "=2C";
+    } else if (ch == '=') {
+      out += "=3D";
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 }  // namespace mailready::proto::sasl

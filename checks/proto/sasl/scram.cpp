@@ -35,20 +35,6 @@ namespace {
 /// The most PBKDF2 rounds we run for a server (~seconds with SHA-256).
 constexpr std::uint32_t kMaxIterations = 10'000'000;
 
-/// RFC 5802 saslname: ',' and '=' escaped as "=2C" and "=3D".
-std::string saslname(std::string_view name) {
-  std::string out;
-  for (const char ch : name) {
-    if (ch == ',') {
-      out += "=2C";
-    } else if (ch == '=') {
-      out += "=3D";
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
 
 /// RFC 5802 "printable": %x21-2B / %x2D-7E (no comma), the nonce alphabet.
 bool printable(std::string_view text) {
