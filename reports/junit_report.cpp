@@ -127,18 +127,6 @@ std::string junit_timestamp(const std::string& rfc3339) {
   return rfc3339.substr(0, 19);
 }
 
-std::string host_of(const CheckResult& r) {
-  if (r.endpoint) return r.endpoint->host;
-  const auto host = r.facts.find("host");
-  if (host != r.facts.end() && host->is_string()) return host->get<std::string>();
-  return r.target;
-}
-
-/// What a result is about: the endpoint's label, or the host for host-level results.
-std::string where(const CheckResult& r) {
-  return r.endpoint ? r.endpoint->label() : host_of(r);
-}
-
 std::string finding_block(const Finding& f) {
   std::string out = fmt::format("{} {}: {}\n", to_string(f.severity), f.id, f.message);
   if (f.evidence.is_object() && !f.evidence.empty()) {
@@ -168,7 +156,7 @@ const Finding* worst_finding(const std::vector<Finding>& findings) {
 }
 
 void write_testcase(const CheckResult& r, std::ostream& out) {
-  out << fmt::format("    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"", attr(where(r)),
+  out << fmt::format("    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"", attr(r.where()),
                      attr(r.check), seconds(r.duration));
 
   // The schema's order inside a testcase: skipped, error, failure, system-out.
@@ -244,7 +232,7 @@ void write_junit(const Report& report, std::ostream& out, const RenderOptions& /
   std::map<std::string, std::vector<const CheckResult*>> suites;
   Counts total;
   for (const auto& r : report.results) {
-    const std::string key = r.endpoint ? "endpoint " + r.endpoint->label() : "host " + host_of(r);
+    const std::string key = r.endpoint ? "endpoint " + r.endpoint->label() : "host " + r.host();
     if (suites.count(key) == 0) order.push_back(key);
     suites[key].push_back(&r);
     total.add(r);
@@ -265,11 +253,11 @@ void write_junit(const Report& report, std::ostream& out, const RenderOptions& /
     out << fmt::format(
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" "
         "time=\"{}\"{}>\n",
-        attr(where(first)), counts.tests, counts.failures, counts.errors, counts.skipped,
+        attr(first.where()), counts.tests, counts.failures, counts.errors, counts.skipped,
         seconds(counts.time), timestamp.empty() ? "" : fmt::format(" timestamp=\"{}\"", timestamp));
 
     // The endpoint as properties, so a CI tab can show what was probed.
-    std::vector<std::pair<std::string, std::string>> properties = {{"host", host_of(first)}};
+    std::vector<std::pair<std::string, std::string>> properties = {{"host", first.host()}};
     if (first.endpoint) {
       const Endpoint& e = *first.endpoint;
       properties.emplace_back("address", e.address);

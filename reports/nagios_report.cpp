@@ -49,16 +49,6 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-std::string host_of(const CheckResult& r) {
-  if (r.endpoint) return r.endpoint->host;
-  const auto host = r.facts.find("host");
-  if (host != r.facts.end() && host->is_string()) return host->get<std::string>();
-  return r.target;
-}
-
-std::string where(const CheckResult& r) {
-  return r.endpoint ? r.endpoint->label() : host_of(r);
-}
 
 
 /// A perfdata value: integers without a fraction, others with up to three decimals.
@@ -104,7 +94,7 @@ std::vector<Problem> problems_of(const Report& report) {
       out.push_back({f.severity == Severity::critical ? 0 : 1, f.id + ": " + f.message});
     }
     if (r.status == Status::error) {
-      out.push_back({2, fmt::format("{} on {}: {}", r.check, where(r),
+      out.push_back({2, fmt::format("{} on {}: {}", r.check, r.where(),
                                     r.error.empty() ? "could not run" : r.error)});
     }
   }
@@ -142,7 +132,7 @@ std::string status_text(const Report& report, Verdict verdict) {
 /// The perfdata label part for an endpoint: host_port, with the address when the host has
 /// several addresses on that port (IPv4 and IPv6), so labels stay unique.
 std::string endpoint_key(const CheckResult& r, const std::set<std::string>& multi_address) {
-  if (!r.endpoint) return host_of(r);
+  if (!r.endpoint) return r.host();
   const Endpoint& e = *r.endpoint;
   const std::string host_port = fmt::format("{}_{}", e.host, e.port);
   if (multi_address.count(host_port) == 0 || e.address.empty()) return host_port;
@@ -203,7 +193,7 @@ std::string detail_line(const CheckResult& r) {
     what = r.summary;
   }
   if (!r.error.empty() && !parts.empty()) what += fmt::format("; {}", fmt::join(parts, "; "));
-  return fmt::format("[{}] {} on {}: {}", upper(to_string(r.status)), r.check, where(r), what);
+  return fmt::format("[{}] {} on {}: {}", upper(to_string(r.status)), r.check, r.where(), what);
 }
 
 }  // namespace

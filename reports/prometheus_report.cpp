@@ -171,17 +171,9 @@ std::optional<long long> parse_rfc3339(std::string_view s) {
   return days * 86400 + *hour * 3600LL + *minute * 60LL + *second - offset;
 }
 
-
-std::string host_of(const CheckResult& r) {
-  if (r.endpoint) return r.endpoint->host;
-  const auto host = r.facts.find("host");
-  if (host != r.facts.end() && host->is_string()) return host->get<std::string>();
-  return r.target;
-}
-
 /// target, host, address, port, protocol: what a measurement was taken on.
 Labels endpoint_labels(const CheckResult& r) {
-  Labels labels = {{"target", r.target}, {"host", host_of(r)}};
+  Labels labels = {{"target", r.target}, {"host", r.host()}};
   if (r.endpoint) {
     labels.emplace_back("address", r.endpoint->address);
     labels.emplace_back("port", std::to_string(r.endpoint->port));

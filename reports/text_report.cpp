@@ -45,7 +45,7 @@ std::string upper(std::string_view s) {
 }
 
 std::string group_title(const CheckResult& r) {
-  if (!r.endpoint) return r.facts.value("host", r.target);
+  if (!r.endpoint) return r.host();
   const Endpoint& e = *r.endpoint;
   const std::string tls = e.tls == TlsMode::implicit   ? "implicit TLS"
                           : e.tls == TlsMode::starttls ? "STARTTLS"
@@ -57,7 +57,7 @@ std::string group_title(const CheckResult& r) {
 }
 
 std::string group_key(const CheckResult& r) {
-  if (!r.endpoint) return "host " + r.facts.value("host", r.target);
+  if (!r.endpoint) return "host " + r.host();
   return r.endpoint->label();
 }
 

@@ -79,6 +79,15 @@ bool Endpoint::operator<(const Endpoint& o) const {
          std::tie(o.host, o.address, o.port, o.protocol, o.tls, o.role);
 }
 
+std::string CheckResult::host() const {
+  if (endpoint) return endpoint->host;
+  const auto h = facts.find("host");
+  if (h != facts.end() && h->is_string()) return h->get<std::string>();
+  return target;
+}
+
+std::string CheckResult::where() const { return endpoint ? endpoint->label() : host(); }
+
 void CheckResult::settle() {
   if (status == Status::skip || status == Status::error) return;
   const auto worst = worst_severity(findings);

@@ -76,6 +76,12 @@ struct CheckResult {
   std::string summary;  ///< one line for people: "open in 3 ms", "220 mx ESMTP"
   std::string error;    ///< why the probe could not run (status error or skip)
 
+  /// The host this result is about: the endpoint's, else facts.host (host-level
+  /// results), else the target.
+  std::string host() const;
+  /// The endpoint's label, or the host for host-level results.
+  std::string where() const;
+
   /// Sets status from the findings: fail on a critical, warn on a warning, else pass.
   /// Leaves skip and error alone.
   void settle();

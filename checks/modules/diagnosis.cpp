@@ -151,7 +151,7 @@ void diagnose(Report& report) {
       Diagnosis d;
       d.hop = hop;
       d.check = r.check;
-      d.where = r.endpoint ? r.endpoint->label() : r.facts.value("host", r.target);
+      d.where = r.where();
       d.finding = worst != nullptr ? worst->id : "";
       d.message = worst != nullptr ? worst->message : r.error;
       d.advice = std::string(hop_advice(hop));
