@@ -13,6 +13,8 @@ packages=(
   slapd ldap-utils dovecot-ldap  # deployment lab (ci/deployment.sh): directory, LDAP passdb
   # tests: JSON Schema validation of real output, XML tools
   python3-jsonschema libxml2-utils prometheus
+  # the benchmark (bench/): the peers it is compared with, and instruction counts
+  monitoring-plugins-basic curl valgrind
 )
 
 missing=()
