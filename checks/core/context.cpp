@@ -29,8 +29,11 @@ std::chrono::milliseconds Context::elapsed() const {
 
 Slot Context::acquire_slot(const std::string& address) {
   std::unique_lock<std::mutex> lock(mutex_);
-  const int limit = std::max(1, options_.per_host);
-  const auto free = [&] { return in_use_[address] < limit; };
+  const auto free = [&] {
+    const auto lowered = limit_.find(address);
+    const int limit = lowered != limit_.end() ? lowered->second : std::max(1, options_.per_host);
+    return in_use_[address] < limit;
+  };
   if (deadline_) {
     if (!slot_freed_.wait_until(lock, *deadline_, free)) return Slot(nullptr, address);
   } else {
@@ -38,6 +41,24 @@ Slot Context::acquire_slot(const std::string& address) {
   }
   ++in_use_[address];
   return Slot(this, address);
+}
+
+int Context::slots_in_use(const std::string& address) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = in_use_.find(address);
+  return it == in_use_.end() ? 0 : it->second;
+}
+
+void Context::lower_slot_limit(const std::string& address, int limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int current = limit_.count(address) > 0 ? limit_[address] : std::max(1, options_.per_host);
+  limit_[address] = std::max(1, std::min(current, limit));
+}
+
+int Context::slot_limit_seen(const std::string& address) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = limit_.find(address);
+  return it == limit_.end() ? 0 : it->second;
 }
 
 void Context::release_slot(const std::string& address) {
@@ -55,8 +76,62 @@ std::vector<CheckResult> Context::results_of(std::string_view check_id) const {
 }
 
 void Context::publish(std::string_view check_id, const std::vector<CheckResult>& results) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    results_[std::string(check_id)] = results;
+  }
+  done_.notify_all();
+}
+
+std::vector<Endpoint> Context::endpoints() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  results_[std::string(check_id)] = results;
+  return endpoints_;
+}
+
+void Context::set_endpoints(std::vector<Endpoint> endpoints) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  endpoints_ = std::move(endpoints);
+}
+
+std::vector<CheckResult> Context::results_at(std::string_view check_id, const Endpoint& e) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<CheckResult> out;
+  if (const auto it = results_.find(check_id); it != results_.end()) {
+    for (const auto& r : it->second) {
+      if (r.endpoint && *r.endpoint == e) out.push_back(r);
+    }
+    return out;
+  }
+  const auto it = partial_.find(check_id);
+  if (it == partial_.end()) return out;
+  const auto at = it->second.find(e.label());
+  return at == it->second.end() ? out : at->second;
+}
+
+void Context::await(std::string_view check_id, const Endpoint& e) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const auto label = e.label();
+  done_.wait(lock, [&] {
+    if (in_run_.count(check_id) == 0 || results_.count(check_id) > 0) return true;
+    const auto it = partial_.find(check_id);
+    return it != partial_.end() && it->second.count(label) > 0;
+  });
+}
+
+void Context::begin_run(const std::vector<std::string_view>& check_ids) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto id : check_ids) in_run_.emplace(id);
+}
+
+void Context::publish_at(std::string_view check_id, const Endpoint& e,
+                         const std::vector<CheckResult>& results) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = partial_.find(check_id);
+    if (it == partial_.end()) it = partial_.emplace(std::string(check_id), decltype(it->second){}).first;
+    it->second[e.label()] = results;
+  }
+  done_.notify_all();
 }
 
 void Context::trace(std::string title, std::string transcript) {

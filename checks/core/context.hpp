@@ -1,7 +1,8 @@
 #pragma once
 // The per-run context: options, the clock and deadline, the per-address connection bound,
-// the results of checks that already ran, and a cache for shared expensive objects
-// (the TLS client context). Shared by all checks of a run; thread-safe.
+// the run's endpoints, the results of checks (whole, or per endpoint as soon as each is
+// done), and a cache for shared expensive objects (TLS contexts, the endpoints'
+// sessions). Shared by all checks of a run; thread-safe.
 
 #include <chrono>
 #include <condition_variable>
@@ -9,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <typeindex>
@@ -66,11 +68,32 @@ class Context {
   /// Waits for one of `address`'s connection slots (--per-host). The returned Slot is
   /// empty if the deadline passed first.
   Slot acquire_slot(const std::string& address);
+  /// How many of `address`'s slots are held now.
+  int slots_in_use(const std::string& address) const;
+  /// From now on at most `limit` (>= 1) slots for `address`: the server said it allows
+  /// no more of our connections than that.
+  void lower_slot_limit(const std::string& address, int limit);
+  /// The limit a server imposed on us (0: none seen).
+  int slot_limit_seen(const std::string& address) const;
 
   /// The results of a check that already finished (empty if it did not run).
   std::vector<CheckResult> results_of(std::string_view check_id) const;
   /// Records a check's results for the checks that need them.
   void publish(std::string_view check_id, const std::vector<CheckResult>& results);
+
+  /// The endpoints of the run (planned ports × resolved addresses), in the plan's order;
+  /// empty until the check that resolves them has set them.
+  std::vector<Endpoint> endpoints() const;
+  void set_endpoints(std::vector<Endpoint> endpoints);
+
+  /// A per-endpoint check's results about `e`: there as soon as that endpoint is done,
+  /// before the check has finished elsewhere.
+  std::vector<CheckResult> results_at(std::string_view check_id, const Endpoint& e) const;
+  /// Waits until `check_id` has finished on `e` (or altogether, or is not in the run).
+  void await(std::string_view check_id, const Endpoint& e) const;
+  /// For the runner: the checks of this run, and one endpoint's results of a check.
+  void begin_run(const std::vector<std::string_view>& check_ids);
+  void publish_at(std::string_view check_id, const Endpoint& e, const std::vector<CheckResult>& results);
 
   /// Keeps one protocol transcript (already masked) for --trace; a no-op unless
   /// options().trace.
@@ -97,9 +120,14 @@ class Context {
   std::optional<Clock::time_point> deadline_;
 
   mutable std::mutex mutex_;
+  mutable std::condition_variable done_;
   std::condition_variable slot_freed_;
   std::map<std::string, int> in_use_;
+  std::map<std::string, int> limit_;  ///< lowered by servers that refused more of us
   std::map<std::string, std::vector<CheckResult>, std::less<>> results_;
+  std::map<std::string, std::map<std::string, std::vector<CheckResult>>, std::less<>> partial_;
+  std::set<std::string, std::less<>> in_run_;
+  std::vector<Endpoint> endpoints_;
   std::map<std::type_index, std::shared_ptr<void>> cache_;
   std::vector<std::pair<std::string, std::string>> traces_;
 };

@@ -31,4 +31,20 @@ std::vector<PortSpec> planned_ports(const Options& options) {
   return ports;
 }
 
+std::vector<Endpoint> plan_endpoints(const Options& options,
+                                     const std::map<std::string, std::vector<std::string>>& addresses) {
+  std::vector<Endpoint> out;
+  for (const auto& spec : planned_ports(options)) {
+    const auto it = addresses.find(spec.host);
+    if (it == addresses.end() || it->second.empty()) {
+      out.push_back({spec.host, "", spec.port, spec.protocol, spec.tls, spec.role});
+      continue;
+    }
+    for (const auto& address : it->second) {
+      out.push_back({spec.host, address, spec.port, spec.protocol, spec.tls, spec.role});
+    }
+  }
+  return out;
+}
+
 }  // namespace mailready

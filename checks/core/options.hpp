@@ -67,4 +67,10 @@ std::chrono::milliseconds from_seconds(double seconds);
 /// IMAP 993 (and 143 when asked), then the submission ports in fallback order.
 std::vector<PortSpec> planned_ports(const Options& options);
 
+/// The run's endpoints: every planned port on every address of its host, in the plan's
+/// order (a host without an address gives one endpoint with an empty address, which the
+/// port probe reports as not probed).
+std::vector<Endpoint> plan_endpoints(const Options& options,
+                                     const std::map<std::string, std::vector<std::string>>& addresses);
+
 }  // namespace mailready

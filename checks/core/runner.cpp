@@ -6,12 +6,30 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
+#include <stdexcept>
 #include <thread>
 
 #include <fmt/format.h>
 
 namespace mailready {
+
+// The defaults of the Check interface: a check is either whole-run or per endpoint.
+std::vector<CheckResult> Check::run(Context&) const {
+  throw std::logic_error(fmt::format("{} runs per endpoint", info().id));
+}
+
+std::vector<CheckResult> Check::run_endpoint(Context&, const Endpoint&) const {
+  throw std::logic_error(fmt::format("{} runs once per run", info().id));
+}
+
+std::vector<CheckResult> Check::conclude(Context&, std::vector<CheckResult> results) const {
+  return results;
+}
+
 namespace {
+
+constexpr std::string_view deadline_reached = "run deadline reached";
 
 CheckResult single_result(const Context& ctx, std::string_view id, Status status,
                           std::string why) {
@@ -23,34 +41,206 @@ CheckResult single_result(const Context& ctx, std::string_view id, Status status
   return r;
 }
 
-/// Why a check cannot run: a need that was not selected, was itself not run, or
-/// produced nothing but errors. (A need that ran and found nothing to probe is fine: its
-/// dependents decide what that means.)
-std::string blocked_by(const Check& check, const Context& ctx,
-                       const std::map<std::string_view, bool>& selected,
-                       const std::map<std::string_view, bool>& unusable, std::mutex& mutex) {
-  for (const auto need : check.info().needs) {
-    if (selected.count(need) == 0) return fmt::format("needs {}, which was not run", need);
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      const auto it = unusable.find(need);
-      if (it != unusable.end() && it->second) {
-        return fmt::format("needs {}, which could not run", need);
-      }
-    }
-    const auto results = ctx.results_of(need);
-    const bool all_errors =
-        !results.empty() && std::all_of(results.begin(), results.end(), [](const CheckResult& r) {
-          return r.status == Status::error;
-        });
-    if (all_errors) return fmt::format("needs {}, which failed to probe", need);
-  }
-  return {};
-}
-
 CheckResult error_result(const Context& ctx, std::string_view id, const std::string& what) {
   return single_result(ctx, id, Status::error, fmt::format("check failed: {}", what));
 }
+
+/// Runs `fn`, turning whatever it throws into one error result.
+template <class Fn>
+std::vector<CheckResult> guarded(const Context& ctx, std::string_view id, Fn fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return {error_result(ctx, id, e.what())};
+  } catch (...) {
+    return {error_result(ctx, id, "unknown exception")};
+  }
+}
+
+/// One run's bookkeeping: which checks are in it, which of them could not run, and a
+/// future per check for "finished" and, per endpoint, for "endpoints known" (fanned out).
+class Run {
+ public:
+  Run(const std::vector<const Check*>& checks, Context& ctx) : checks_(checks), ctx_(ctx) {
+    for (std::size_t i = 0; i < checks.size(); ++i) {
+      const auto id = checks[i]->info().id;
+      index_[id] = i;
+      done_[id] = done_promises_[i].get_future().share();
+      fanned_[id] = fanned_promises_[i].get_future().share();
+    }
+  }
+
+  /// Runs check i to the end; called on its own thread.
+  std::vector<CheckResult> drive(std::size_t i) {
+    const Check& check = *checks_[i];
+    const auto& info = check.info();
+    wait_for_needs(info);
+    const auto started = Context::Clock::now();
+    auto why = blocked_by(check, /*final=*/!info.per_endpoint);
+    if (why.empty() && ctx_.expired()) why = std::string(deadline_reached);
+    std::vector<CheckResult> results;
+    if (!why.empty()) {
+      mark_unusable(info.id);
+      results.push_back(single_result(ctx_, info.id, Status::skip, std::move(why)));
+    } else {
+      tell([&](ProgressSink& p) { p.check_started(info.id); });
+      results = info.per_endpoint ? per_endpoint(i) : whole(check);
+    }
+    stamp(results, started);
+    finish(i, results);
+    return results;
+  }
+
+ private:
+  void wait_for_needs(const CheckInfo& info) {
+    for (const auto need : info.needs) {
+      const auto n = index_.find(need);
+      if (n == index_.end()) continue;
+      // A per-endpoint check needs only to know a per-endpoint need's endpoints; each of
+      // its endpoints then waits for that endpoint's results alone.
+      const bool streamed = info.per_endpoint && checks_[n->second]->info().per_endpoint;
+      (streamed ? fanned_ : done_).at(need).wait();
+    }
+  }
+
+  std::vector<CheckResult> whole(const Check& check) {
+    const auto started = Context::Clock::now();
+    auto results = guarded(ctx_, check.info().id, [&] { return check.run(ctx_); });
+    if (results.empty()) {
+      results.push_back(single_result(ctx_, check.info().id, Status::skip, "nothing to check"));
+    }
+    stamp(results, started);
+    return results;
+  }
+
+  std::vector<CheckResult> per_endpoint(std::size_t i) {
+    const Check& check = *checks_[i];
+    const auto& info = check.info();
+    const auto endpoints = ctx_.endpoints();
+    fanned_promises_[i].set_value();
+    fanned_set_[i] = true;
+
+    std::vector<std::vector<CheckResult>> at(endpoints.size());
+    std::vector<std::thread> threads;
+    threads.reserve(endpoints.size());
+    for (std::size_t k = 0; k < endpoints.size(); ++k) {
+      threads.emplace_back([&, k] {
+        const Endpoint& e = endpoints[k];
+        for (const auto need : info.needs) {
+          const auto n = index_.find(need);
+          if (n != index_.end() && checks_[n->second]->info().per_endpoint) ctx_.await(need, e);
+        }
+        const auto started = Context::Clock::now();
+        std::vector<CheckResult> results;
+        if (ctx_.expired()) {
+          CheckResult r = single_result(ctx_, info.id, Status::skip, std::string(deadline_reached));
+          r.endpoint = e;
+          results.push_back(std::move(r));
+        } else {
+          bool threw = false;
+          results = guarded(ctx_, info.id, [&] {
+            threw = true;
+            auto out = check.run_endpoint(ctx_, e);
+            threw = false;
+            return out;
+          });
+          if (threw) results.front().endpoint = e;  // the error is this endpoint's alone
+        }
+        stamp(results, started);
+        ctx_.publish_at(info.id, e, results);
+        at[k] = std::move(results);
+      });
+    }
+    for (auto& t : threads) t.join();
+
+    // The whole check's verdict on its needs, now that they are final everywhere.
+    for (const auto need : info.needs) {
+      if (index_.count(need) > 0) done_.at(need).wait();
+    }
+    std::vector<CheckResult> results;
+    for (auto& r : at) {
+      for (auto& x : r) results.push_back(std::move(x));
+    }
+    auto why = blocked_by(check, /*final=*/true);
+    const bool none_started =
+        !results.empty() && std::all_of(results.begin(), results.end(), [](const CheckResult& r) {
+          return r.status == Status::skip && r.error == deadline_reached;
+        });
+    if (why.empty() && none_started) why = std::string(deadline_reached);
+    if (!why.empty()) {
+      mark_unusable(info.id);
+      return {single_result(ctx_, info.id, Status::skip, std::move(why))};
+    }
+    const auto started = Context::Clock::now();
+    results = guarded(ctx_, info.id, [&] { return check.conclude(ctx_, std::move(results)); });
+    if (results.empty()) {
+      results.push_back(single_result(ctx_, info.id, Status::skip, "nothing to check"));
+    }
+    stamp(results, started);
+    return results;
+  }
+
+  void finish(std::size_t i, const std::vector<CheckResult>& results) {
+    for (const auto& r : results) tell([&](ProgressSink& p) { p.result_ready(r); });
+    ctx_.publish(checks_[i]->info().id, results);
+    if (!fanned_set_[i]) fanned_promises_[i].set_value();
+    done_promises_[i].set_value();
+  }
+
+  /// Why a check cannot run: a need that was not selected, was itself not run, or (once
+  /// `final`, when the needs' results are complete) produced nothing but errors. (A need
+  /// that ran and found nothing to probe is fine: its dependents decide what that means.)
+  std::string blocked_by(const Check& check, bool final) {
+    for (const auto need : check.info().needs) {
+      if (index_.count(need) == 0) return fmt::format("needs {}, which was not run", need);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (unusable_.count(need) > 0) return fmt::format("needs {}, which could not run", need);
+      }
+      if (!final) continue;
+      const auto results = ctx_.results_of(need);
+      const bool all_errors =
+          !results.empty() && std::all_of(results.begin(), results.end(), [](const CheckResult& r) {
+            return r.status == Status::error;
+          });
+      if (all_errors) return fmt::format("needs {}, which failed to probe", need);
+    }
+    return {};
+  }
+
+  void mark_unusable(std::string_view id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    unusable_.emplace(id);
+  }
+
+  /// Gives each result without a duration of its own the time since `started`.
+  static void stamp(std::vector<CheckResult>& results, Context::Clock::time_point started) {
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Context::Clock::now() - started);
+    for (auto& r : results) {
+      if (r.duration.count() < 0) r.duration = took;
+    }
+  }
+
+  template <class Fn>
+  void tell(Fn&& fn) {
+    if (ctx_.progress() == nullptr) return;
+    std::lock_guard<std::mutex> lock(progress_mutex_);
+    fn(*ctx_.progress());
+  }
+
+  const std::vector<const Check*>& checks_;
+  Context& ctx_;
+  std::map<std::string_view, std::size_t> index_;
+  std::vector<std::promise<void>> done_promises_{checks_.size()};
+  std::vector<std::promise<void>> fanned_promises_{checks_.size()};
+  std::vector<bool> fanned_set_ = std::vector<bool>(checks_.size(), false);
+  std::map<std::string_view, std::shared_future<void>> done_;
+  std::map<std::string_view, std::shared_future<void>> fanned_;
+  std::mutex mutex_;
+  std::set<std::string_view> unusable_;
+  std::mutex progress_mutex_;
+};
 
 }  // namespace
 
@@ -68,68 +258,18 @@ Report run_checks(const std::vector<const Check*>& checks, Context& ctx) {
   report.tool_version = MAILREADY_VERSION;
   report.started_at = rfc3339_now();
 
-  std::map<std::string_view, bool> selected;
-  for (const auto* c : checks) selected[c->info().id] = true;
+  std::vector<std::string_view> ids;
+  for (const auto* c : checks) ids.push_back(c->info().id);
+  ctx.begin_run(ids);
 
-  // One promise per check; a check's thread first waits for the futures of its needs.
-  // The check graph is small (tens of checks), so a thread per check is cheap and lets
-  // every check start the moment its inputs exist.
-  std::map<std::string_view, std::shared_future<void>> done;
-  std::vector<std::promise<void>> promises(checks.size());
-  for (std::size_t i = 0; i < checks.size(); ++i) {
-    done[checks[i]->info().id] = promises[i].get_future().share();
-  }
-
+  // A thread per check (tens of them) waits for its needs; a per-endpoint check adds a
+  // thread per endpoint, so every endpoint's next step starts the moment its inputs exist.
+  Run run(checks, ctx);
   std::vector<std::vector<CheckResult>> per_check(checks.size());
-  std::map<std::string_view, bool> unusable;  // blocked or skipped by the deadline
-  std::mutex unusable_mutex;
-  std::mutex progress_mutex;
-  const auto tell = [&](auto&& fn) {
-    if (ctx.progress() == nullptr) return;
-    std::lock_guard<std::mutex> lock(progress_mutex);
-    fn(*ctx.progress());
-  };
-
   std::vector<std::thread> threads;
+  threads.reserve(checks.size());
   for (std::size_t i = 0; i < checks.size(); ++i) {
-    threads.emplace_back([&, i] {
-      const Check& check = *checks[i];
-      const auto id = check.info().id;
-      for (const auto need : check.info().needs) {
-        const auto it = done.find(need);
-        if (it != done.end()) it->second.wait();
-      }
-      std::vector<CheckResult> results;
-      const auto started = Context::Clock::now();
-      auto why = blocked_by(check, ctx, selected, unusable, unusable_mutex);
-      if (why.empty() && ctx.expired()) why = "run deadline reached";
-      if (!why.empty()) {
-        results.push_back(single_result(ctx, id, Status::skip, std::move(why)));
-        std::lock_guard<std::mutex> lock(unusable_mutex);
-        unusable[id] = true;
-      } else {
-        tell([&](ProgressSink& p) { p.check_started(id); });
-        try {
-          results = check.run(ctx);
-        } catch (const std::exception& e) {
-          results = {error_result(ctx, id, e.what())};
-        } catch (...) {
-          results = {error_result(ctx, id, "unknown exception")};
-        }
-        if (results.empty()) {
-          results.push_back(single_result(ctx, id, Status::skip, "nothing to check"));
-        }
-      }
-      const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-          Context::Clock::now() - started);
-      for (auto& r : results) {
-        if (r.duration.count() < 0) r.duration = took;
-        tell([&](ProgressSink& p) { p.result_ready(r); });
-      }
-      ctx.publish(id, results);
-      per_check[i] = std::move(results);
-      promises[i].set_value();
-    });
+    threads.emplace_back([&, i] { per_check[i] = run.drive(i); });
   }
   for (auto& t : threads) t.join();
 

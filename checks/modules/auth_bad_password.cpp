@@ -30,57 +30,67 @@ class AuthBadPassword final : public Check {
  public:
   const CheckInfo& info() const override {
     static const CheckInfo i{"auth.rejects-bad-password", "A wrong password is refused",
-                             {"auth.mechanisms", "cert.chain"}};
+                             {"auth.mechanisms", "cert.chain"},
+                             true};
     return i;
   }
 
-  std::vector<CheckResult> run(Context& ctx) const override {
-    // One endpoint per protocol: the first the phone uses that may be logged in to.
-    std::vector<std::pair<const LoginPlan*, std::string>> picks;
-    const auto plans = plan_logins(ctx);
-    for (const auto protocol : {Protocol::imap, Protocol::smtp}) {
-      for (const auto& p : plans) {
-        if (p.endpoint.protocol != protocol || !p.blocked.empty()) continue;
-        const auto m = pick(p.mechanisms);
-        if (m.empty()) continue;
-        picks.emplace_back(&p, m);
-        break;
-      }
+  // One endpoint per protocol: the first the phone uses that may be logged in to. An
+  // endpoint goes ahead as soon as the endpoints before it of its protocol are known not
+  // to qualify (993 is first, so IMAP's rarely waits); servers delay failed logins, so
+  // this starts as early as it can.
+  std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
+    const auto mechanism = eligible(ctx, e);
+    if (mechanism.empty()) return {};
+    for (const auto& before : ctx.endpoints()) {
+      if (before == e) break;
+      if (before.protocol != e.protocol) continue;
+      ctx.await("auth.mechanisms", before);
+      ctx.await("cert.chain", before);
+      if (!eligible(ctx, before).empty()) return {};  // that one tries it
     }
-    if (picks.empty()) {
-      CheckResult r = host_result(ctx, info().id, ctx.options().target);
-      r.status = Status::skip;
-      r.error = "no endpoint to try a wrong password on (needs --user and a password)";
-      return {r};
+    const auto plan = *plan_login(ctx, e);
+    CheckResult r = endpoint_result(ctx, info().id, e);
+    r.facts["mechanism"] = mechanism;
+    // A wrong password that cannot be the right one: the real one with a suffix.
+    const std::string wrong = ctx.options().password + "-mailready-wrong";
+    const auto a = attempt_login(ctx, info().id, e, mechanism, plan.user, wrong, plan.plaintext);
+    r.facts["rejected"] = a.kind == LoginAttempt::Kind::rejected;
+    r.facts["reply"] = a.reply;
+    r.facts["rejection_ms"] = a.login_ms.count();
+    r.duration = a.login_ms;
+    note_connection_limit(r, e, a.limited_at);
+    if (a.kind == LoginAttempt::Kind::accepted) {
+      r.findings.push_back(make_finding(
+          "auth.accepts-bad-password",
+          fmt::format("{} accepted a wrong password for {} ({})", e.label(), plan.user, mechanism),
+          {{"mechanism", mechanism}, {"reply", a.reply}}));
+      r.summary = "a wrong password was ACCEPTED";
+    } else if (a.kind == LoginAttempt::Kind::rejected) {
+      r.summary = fmt::format("refused after {} ms", a.login_ms.count());
+    } else {
+      r.status = Status::error;
+      r.error = a.detail;
     }
-    return for_each_concurrently(picks, [&](const std::pair<const LoginPlan*, std::string>& job) {
-      const LoginPlan& plan = *job.first;
-      CheckResult r = endpoint_result(ctx, info().id, plan.endpoint);
-      r.facts["mechanism"] = job.second;
-      // A wrong password that cannot be the right one: the real one with a suffix.
-      const std::string wrong = ctx.options().password + "-mailready-wrong";
-      const auto a = attempt_login(ctx, info().id, plan.endpoint, job.second, plan.user, wrong,
-                                   plan.plaintext);
-      r.facts["rejected"] = a.kind == LoginAttempt::Kind::rejected;
-      r.facts["reply"] = a.reply;
-      r.facts["rejection_ms"] = a.login_ms.count();
-      r.duration = a.login_ms;
-      if (a.kind == LoginAttempt::Kind::accepted) {
-        r.findings.push_back(make_finding(
-            "auth.accepts-bad-password",
-            fmt::format("{} accepted a wrong password for {} ({})", plan.endpoint.label(), plan.user,
-                        job.second),
-            {{"mechanism", job.second}, {"reply", a.reply}}));
-        r.summary = "a wrong password was ACCEPTED";
-      } else if (a.kind == LoginAttempt::Kind::rejected) {
-        r.summary = fmt::format("refused after {} ms", a.login_ms.count());
-      } else {
-        r.status = Status::error;
-        r.error = a.detail;
-      }
-      r.settle();
-      return r;
-    });
+    r.settle();
+    return {r};
+  }
+
+  std::vector<CheckResult> conclude(Context& ctx, std::vector<CheckResult> results) const override {
+    if (results.empty()) {
+      return {nothing_to_do(ctx, info().id, ctx.options().target,
+                            "no endpoint to try a wrong password on (needs --user and a password)")};
+    }
+    return results;
+  }
+
+ private:
+  /// The mechanism to try on `e`, or "" when `e` cannot be tried.
+  static std::string eligible(const Context& ctx, const Endpoint& e) {
+    if (e.protocol != Protocol::imap && e.protocol != Protocol::smtp) return {};
+    const auto plan = plan_login(ctx, e);
+    if (!plan || !plan->blocked.empty()) return {};
+    return pick(plan->mechanisms);
   }
 };
 

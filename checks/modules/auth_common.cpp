@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -55,72 +56,66 @@ Offered offered_mechanisms(const CheckResult& greeting) {
   return o;
 }
 
-std::vector<LoginPlan> plan_logins(const Context& ctx) {
+std::optional<LoginPlan> plan_login(const Context& ctx, const Endpoint& e) {
   const auto& opts = ctx.options();
-  // Certificates that must not receive a password: untrusted or for another name.
-  std::map<std::string, std::string> distrusted;  // endpoint label → why
-  for (const auto& c : ctx.results_of("cert.chain")) {
-    if (!c.endpoint) continue;
+  if (ctx.results_at("auth.mechanisms", e).empty()) return std::nullopt;
+  const auto greeting = greeting_at(ctx, e);
+  if (!greeting) return std::nullopt;
+  // A certificate that must not receive a password: untrusted or for another name.
+  std::string distrusted;
+  for (const auto& c : ctx.results_at("cert.chain", e)) {
     for (const auto& f : c.findings) {
       if (f.id == "cert.hostname-mismatch" || !c.facts.value("trusted", true)) {
-        distrusted[c.endpoint->label()] = f.id;
+        distrusted = f.id;
         break;
       }
     }
+    if (!distrusted.empty()) break;
   }
-  const auto greeting_of = [&](const Endpoint& e) -> std::optional<CheckResult> {
-    for (const auto& g : ctx.results_of(e.protocol == Protocol::imap ? "imap.greeting" : "smtp.greeting")) {
-      if (g.endpoint && *g.endpoint == e) return g;
-    }
-    return std::nullopt;
-  };
 
-  std::vector<LoginPlan> plans;
-  for (const auto& m : ctx.results_of("auth.mechanisms")) {
-    if (!m.endpoint) continue;
-    LoginPlan p;
-    p.endpoint = *m.endpoint;
-    p.user = p.endpoint.protocol == Protocol::imap ? opts.imap_user : opts.smtp_user;
-    const auto greeting = greeting_of(p.endpoint);
-    if (!greeting) continue;
-    const Offered offered = offered_mechanisms(*greeting);
-    std::vector<std::string> usable;
-    if (offered.after_tls) {
-      usable = *offered.after_tls;
-    } else if (offered.before_tls) {
-      usable = *offered.before_tls;
-      p.plaintext = true;
-    }
-    if (usable.empty()) continue;  // nothing offered: auth.mechanisms says so
-
-    const auto& known = proto::sasl::supported();
-    for (const auto& name : usable) {
-      const bool oauth = name == "XOAUTH2" || name == "OAUTHBEARER";
-      const bool implemented =
-          name == "IMAP-LOGIN" || std::find(known.begin(), known.end(), name) != known.end();
-      if (!implemented || (oauth && opts.oauth_token.empty()) || (!oauth && opts.password.empty())) {
-        p.unsupported.push_back(name);
-      } else {
-        p.mechanisms.push_back(name);
-      }
-    }
-
-    if (p.user.empty()) {
-      p.blocked = "no --user given: logins are skipped (auth.mechanisms still reports what is offered)";
-    } else if (p.plaintext && !opts.allow_plaintext_auth) {
-      p.blocked = "no TLS on this endpoint: credentials are not sent in the clear without "
-                  "--allow-plaintext-auth";
-    } else if (distrusted.count(p.endpoint.label()) > 0 && !opts.insecure) {
-      p.blocked = fmt::format("the certificate is not to be trusted ({}): no password is sent "
-                              "to it without --insecure", distrusted[p.endpoint.label()]);
-    }
-    plans.push_back(std::move(p));
+  LoginPlan p;
+  p.endpoint = e;
+  p.user = e.protocol == Protocol::imap ? opts.imap_user : opts.smtp_user;
+  const Offered offered = offered_mechanisms(*greeting);
+  std::vector<std::string> usable;
+  if (offered.after_tls) {
+    usable = *offered.after_tls;
+  } else if (offered.before_tls) {
+    usable = *offered.before_tls;
+    p.plaintext = true;
   }
-  return plans;
+  if (usable.empty()) return std::nullopt;  // nothing offered: auth.mechanisms says so
+
+  const auto& known = proto::sasl::supported();
+  for (const auto& name : usable) {
+    const bool oauth = name == "XOAUTH2" || name == "OAUTHBEARER";
+    const bool implemented =
+        name == "IMAP-LOGIN" || std::find(known.begin(), known.end(), name) != known.end();
+    if (!implemented || (oauth && opts.oauth_token.empty()) || (!oauth && opts.password.empty())) {
+      p.unsupported.push_back(name);
+    } else {
+      p.mechanisms.push_back(name);
+    }
+  }
+
+  if (p.user.empty()) {
+    p.blocked = "no --user given: logins are skipped (auth.mechanisms still reports what is offered)";
+  } else if (p.plaintext && !opts.allow_plaintext_auth) {
+    p.blocked = "no TLS on this endpoint: credentials are not sent in the clear without "
+                "--allow-plaintext-auth";
+  } else if (!distrusted.empty() && !opts.insecure) {
+    p.blocked = fmt::format("the certificate is not to be trusted ({}): no password is sent "
+                            "to it without --insecure", distrusted);
+  }
+  return p;
 }
 
-LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
-                const std::string& user, const std::string& password, bool plaintext) {
+namespace {
+
+/// One login on a session of `e`'s (new or idle).
+LoggedIn log_in_once(Context& ctx, const Endpoint& e, const std::string& mechanism,
+                     const std::string& user, const std::string& password, bool plaintext,
+                     bool fresh) {
   std::unique_ptr<proto::sasl::Mechanism> mech;
   if (mechanism != "IMAP-LOGIN") {
     proto::sasl::Credentials creds{user, password, "", ctx.options().oauth_token};
@@ -133,9 +128,10 @@ LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
     }
   }
 
-  LoggedIn out{LoginAttempt{}, open_session(ctx, e, {}, !plaintext)};
+  LoggedIn out{LoginAttempt{}, open_session(ctx, e, !plaintext, {}, fresh)};
   LoginAttempt& a = out.attempt;
   ReadySession& ready = out.ready;
+  a.limited_at = ready.limited_at;
   const bool usable = ready.kind == TlsAttempt::Kind::ok ||
                       (plaintext && ready.kind == TlsAttempt::Kind::no_starttls);
   if (!usable || !ready.conn) {
@@ -143,6 +139,7 @@ LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
     return out;
   }
   a.over_tls = ready.tls.has_value();
+  a.tls_resumed = ready.tls && ready.tls->resumed;
   auto& session = ready.conn->session;
 
   const auto started = std::chrono::steady_clock::now();
@@ -159,6 +156,7 @@ LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
       std::chrono::steady_clock::now() - started);
   if (!result) {
     a.detail = result.failure().message;
+    a.broken_reused = ready.reused;
   } else {
     a.kind = result->accepted ? LoginAttempt::Kind::accepted : LoginAttempt::Kind::rejected;
     a.reply = result->reply;
@@ -172,13 +170,49 @@ LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
   return out;
 }
 
+/// A login refused for the number of our sessions, not for the credentials: IMAP's
+/// [LIMIT] response code (RFC 5530), SMTP's 421.
+bool refused_as_too_many(const LoginAttempt& a) {
+  return a.kind == LoginAttempt::Kind::rejected &&
+         (a.code == "LIMIT" || a.reply.rfind("421", 0) == 0);
+}
+
+}  // namespace
+
+LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
+                const std::string& user, const std::string& password, bool plaintext) {
+  int limited = 0;
+  bool fresh = false;
+  for (int attempt = 0;; ++attempt) {
+    const int held = ctx.slots_in_use(e.address);  // ours, before this one
+    LoggedIn in = log_in_once(ctx, e, mechanism, user, password, plaintext, fresh);
+    if (in.attempt.broken_reused && !fresh) {
+      // An earlier user's session broke under us (the server had closed it): that says
+      // nothing about the login, so once more on a connection of our own.
+      in.ready.close();
+      fresh = true;
+      continue;
+    }
+    const bool refused = refused_as_too_many(in.attempt);
+    in.attempt.limited_at = refused ? 0 : std::max(in.attempt.limited_at, limited);
+    if (!refused || held <= 0 || attempt >= 4 || ctx.expired()) return in;
+    // Too many of ours at once: fewer from now on, wait for one to end, try again.
+    in.ready.close();
+    in.ready.conn.reset();
+    limited = held;
+    ctx.lower_slot_limit(e.address, held);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
+  }
+}
+
 LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint& e,
                            const std::string& mechanism, const std::string& user,
                            const std::string& password, bool plaintext) {
   LoggedIn in = log_in(ctx, e, mechanism, user, password, plaintext);
   if (in.ready.conn) {
-    in.ready.close();
-    keep_transcript(ctx, check, e, in.ready.conn->session);
+    keep_transcript(ctx, check, e, in.ready);
+    // Refused: still not authenticated, so the session serves the next user.
+    release(ctx, e, in.ready, in.attempt.kind == LoginAttempt::Kind::rejected);
   }
   return in.attempt;
 }

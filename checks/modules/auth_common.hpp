@@ -10,6 +10,7 @@
 #include "checks/core/context.hpp"
 #include "checks/core/model.hpp"
 #include "checks/modules/common.hpp"
+#include "checks/modules/session.hpp"
 
 namespace mailready::checks {
 
@@ -34,10 +35,10 @@ struct LoginPlan {
   std::string blocked;                  ///< why no login may be tried here ("" if it may)
 };
 
-/// For every endpoint auth.mechanisms reported: who logs in, with which mechanisms, and
+/// For an endpoint auth.mechanisms reported on: who logs in, with which mechanisms, and
 /// whether the safety rules allow it (TLS or --allow-plaintext-auth; a trusted
-/// certificate or --insecure; credentials given).
-std::vector<LoginPlan> plan_logins(const Context& ctx);
+/// certificate or --insecure; credentials given). None where nothing is offered.
+std::optional<LoginPlan> plan_login(const Context& ctx, const Endpoint& e);
 
 /// One login attempt's outcome.
 struct LoginAttempt {
@@ -54,6 +55,9 @@ struct LoginAttempt {
   std::chrono::milliseconds login_ms{0};
   bool over_tls = true;
   bool server_verified = true;  ///< SCRAM: the server proved it knows the password
+  bool tls_resumed = false;     ///< the session's TLS resumed an earlier one of the endpoint's
+  int limited_at = 0;           ///< >0: the server allowed only this many of our sessions
+  bool broken_reused = false;   ///< the connection failed on a session an earlier user had
 };
 
 /// A login whose session stays open (when accepted) for the caller's commands.
@@ -66,9 +70,10 @@ struct LoggedIn {
 LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
                 const std::string& user, const std::string& password, bool plaintext);
 
-/// Connects to `e`, gets TLS as the endpoint provides it (none when `plaintext` and the
-/// endpoint has none), and logs in with `mechanism` as `user` with `password`. Keeps the
-/// masked transcript for --trace under `check`.
+/// Gets a session on `e` (an idle one of the endpoint's, else a new connection) with TLS
+/// as the endpoint provides it (none when `plaintext` and the endpoint has none), and
+/// logs in with `mechanism` as `user` with `password`. Keeps the masked transcript for
+/// --trace under `check`. A refused login leaves the session for the next user.
 LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint& e,
                            const std::string& mechanism, const std::string& user,
                            const std::string& password, bool plaintext);

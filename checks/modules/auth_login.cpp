@@ -2,7 +2,7 @@
 // mailready implements, each on its own connection, all at once. Says which iPhone
 // "Authentication" setting works.
 
-#include <map>
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -27,64 +27,56 @@ class AuthLogin final : public Check {
   const CheckInfo& info() const override {
     static const CheckInfo i{"auth.login",
                              "Log in with every mechanism offered (one connection each)",
-                             {"auth.mechanisms", "cert.chain"}};
+                             {"auth.mechanisms", "cert.chain"},
+                             true};
     return i;
   }
 
-  std::vector<CheckResult> run(Context& ctx) const override {
-    struct Job {
-      const LoginPlan* plan;
-      std::string mechanism;
-    };
-    const auto plans = plan_logins(ctx);
-    std::vector<CheckResult> out;
-    std::vector<Job> jobs;
-    for (const auto& p : plans) {
-      if (!p.blocked.empty()) {
-        CheckResult r = endpoint_result(ctx, info().id, p.endpoint);
-        r.status = Status::skip;
-        r.error = p.blocked;
-        r.facts["mechanism"] = nullptr;
-        out.push_back(std::move(r));
-        continue;
-      }
-      for (const auto& m : p.mechanisms) jobs.push_back({&p, m});
-      for (const auto& m : p.unsupported) {
-        CheckResult r = endpoint_result(ctx, info().id, p.endpoint);
-        r.status = Status::skip;
-        r.facts["mechanism"] = m;
-        r.facts["iphone_setting"] = iphone_setting(m);
-        r.error = m == "DIGEST-MD5"
-                      ? "DIGEST-MD5 is obsolete (RFC 6331) and not attempted; it is reported only"
-                      : fmt::format("{} is not attempted (not implemented, or no credential for it)", m);
-        out.push_back(std::move(r));
-      }
-    }
-    if (plans.empty()) {
-      CheckResult r = host_result(ctx, info().id, ctx.options().target);
+  std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
+    const auto plan = plan_login(ctx, e);
+    if (!plan) return {};
+    if (!plan->blocked.empty()) {
+      CheckResult r = endpoint_result(ctx, info().id, e);
       r.status = Status::skip;
-      r.error = "no endpoint offers a login";
+      r.error = plan->blocked;
+      r.facts["mechanism"] = nullptr;
       return {r};
     }
-
-    auto attempts = for_each_concurrently(jobs, [&](const Job& j) {
-      return attempt(ctx, *j.plan, j.mechanism);
+    auto attempts = for_each_concurrently(plan->mechanisms, [&](const std::string& m) {
+      return attempt(ctx, *plan, m);
     });
-
     // auth.failed is critical where nothing works on the endpoint, a warning where
     // another mechanism does (the phone can be set to that one).
-    std::map<std::string, bool> any_accepted;
-    for (const auto& r : attempts) {
-      if (r.facts.value("accepted", false)) any_accepted[r.endpoint->label()] = true;
-    }
+    const bool any_accepted = std::any_of(attempts.begin(), attempts.end(), [](const CheckResult& r) {
+      return r.facts.value("accepted", false);
+    });
     for (auto& r : attempts) {
       for (auto& f : r.findings) {
-        if (f.id == "auth.failed" && any_accepted[r.endpoint->label()]) f.severity = Severity::warning;
+        if (f.id == "auth.failed" && any_accepted) f.severity = Severity::warning;
       }
       r.settle();
     }
-    attempts.insert(attempts.end(), out.begin(), out.end());
+    for (const auto& m : plan->unsupported) {
+      CheckResult r = endpoint_result(ctx, info().id, e);
+      r.status = Status::skip;
+      r.facts["mechanism"] = m;
+      r.facts["iphone_setting"] = iphone_setting(m);
+      r.error = m == "DIGEST-MD5"
+                    ? "DIGEST-MD5 is obsolete (RFC 6331) and not attempted; it is reported only"
+                    : fmt::format("{} is not attempted (not implemented, or no credential for it)", m);
+      attempts.push_back(std::move(r));
+    }
     return attempts;
+  }
+
+  /// The logins first (every endpoint's), then what was not tried and why.
+  std::vector<CheckResult> conclude(Context& ctx, std::vector<CheckResult> results) const override {
+    if (results.empty()) {
+      return {nothing_to_do(ctx, info().id, ctx.options().target, "no endpoint offers a login")};
+    }
+    std::stable_partition(results.begin(), results.end(),
+                          [](const CheckResult& r) { return r.status != Status::skip; });
+    return results;
   }
 
  private:
@@ -98,6 +90,8 @@ class AuthLogin final : public Check {
     r.facts["accepted"] = a.kind == LoginAttempt::Kind::accepted;
     r.facts["login_ms"] = a.login_ms.count();
     r.facts["over_tls"] = a.over_tls;
+    r.facts["tls_resumed"] = a.tls_resumed;
+    note_connection_limit(r, e, a.limited_at);
     r.facts["reply"] = a.reply;
     if (!a.code.empty()) r.facts["code"] = a.code;
     switch (a.kind) {

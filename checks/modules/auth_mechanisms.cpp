@@ -30,25 +30,22 @@ class AuthMechanisms final : public Check {
   const CheckInfo& info() const override {
     static const CheckInfo i{"auth.mechanisms",
                              "Login mechanisms offered before and after TLS",
-                             {"imap.greeting", "smtp.greeting"}};
+                             {"imap.greeting", "smtp.greeting"},
+                             true};
     return i;
   }
 
-  std::vector<CheckResult> run(Context& ctx) const override {
-    std::vector<CheckResult> out;
-    for (const auto* check : {"imap.greeting", "smtp.greeting"}) {
-      for (const auto& g : ctx.results_of(check)) {
-        if (!g.endpoint || !g.facts.value("greeting_ok", false)) continue;
-        out.push_back(judge(ctx, g));
-      }
+  std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
+    const auto greeting = greeting_at(ctx, e);
+    if (!greeting) return {};
+    return {judge(ctx, *greeting)};
+  }
+
+  std::vector<CheckResult> conclude(Context& ctx, std::vector<CheckResult> results) const override {
+    if (results.empty()) {
+      return {nothing_to_do(ctx, info().id, ctx.options().target, "no endpoint greeted us")};
     }
-    if (out.empty()) {
-      CheckResult r = host_result(ctx, info().id, ctx.options().target);
-      r.status = Status::skip;
-      r.error = "no endpoint greeted us";
-      out.push_back(std::move(r));
-    }
-    return out;
+    return results;
   }
 
  private:

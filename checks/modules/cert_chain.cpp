@@ -21,59 +21,34 @@
 namespace mailready::checks {
 namespace {
 
-/// The system trust store alone (SSL_CERT_FILE / SSL_CERT_DIR honoured), to tell a
-/// publicly trusted root from one only --ca-file (or an MDM profile) trusts.
-class SystemStore {
- public:
-  SystemStore() : store_(X509_STORE_new(), X509_STORE_free) {
-    X509_STORE_set_default_paths(store_.get());
-  }
-
-  bool contains(X509* cert) const {
-    std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> sctx(X509_STORE_CTX_new(),
-                                                                        X509_STORE_CTX_free);
-    if (!sctx || X509_STORE_CTX_init(sctx.get(), store_.get(), nullptr, nullptr) != 1) return false;
-    std::unique_ptr<X509_OBJECT, decltype(&X509_OBJECT_free)> obj(
-        X509_STORE_CTX_get_obj_by_subject(sctx.get(), X509_LU_X509, X509_get_subject_name(cert)),
-        X509_OBJECT_free);
-    if (!obj) return false;
-    X509* found = X509_OBJECT_get0_X509(obj.get());
-    return found != nullptr && X509_cmp(found, cert) == 0;
-  }
-
- private:
-  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store_;
-};
-
 class CertChain final : public Check {
  public:
   const CheckInfo& info() const override {
     static const CheckInfo i{"cert.chain",
                              "Certificate chains lead to a trusted root and meet Apple's rules",
-                             {"tls.handshake"}};
+                             {"tls.handshake"},
+                             true};
     return i;
   }
 
-  std::vector<CheckResult> run(Context& ctx) const override {
-    std::map<std::string, proto::PeerChain> chains;
+  std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
+    if (ctx.results_at("tls.handshake", e).empty()) return {};
+    proto::PeerChain chain;
     {
       auto& store = chain_store(ctx);
       std::lock_guard<std::mutex> lock(store.mutex);
-      chains = store.chains;
+      const auto it = store.chains.find(e.label());
+      if (it == store.chains.end()) return {};  // no TLS session there: tls.handshake said why
+      chain = it->second;
     }
-    const auto system = ctx.shared<SystemStore>([] { return std::make_shared<SystemStore>(); });
-    const std::int64_t now = std::time(nullptr);
+    return {judge(ctx, e, chain, tls_clients(ctx).trust(), std::time(nullptr))};
+  }
 
-    std::vector<CheckResult> out;
+  std::vector<CheckResult> conclude(Context& ctx, std::vector<CheckResult> out) const override {
     std::map<std::string, std::map<std::string, std::vector<std::string>>> leaves;  // host → fp → labels
-    for (const auto& handshake : ctx.results_of("tls.handshake")) {
-      if (!handshake.endpoint) continue;
-      const Endpoint& e = *handshake.endpoint;
-      const auto it = chains.find(e.label());
-      if (it == chains.end()) continue;  // no TLS session there: tls.handshake said why
-      out.push_back(judge(ctx, e, it->second, *system, now));
-      const auto fp = out.back().facts.value("leaf_sha256", "");
-      if (!fp.empty()) leaves[e.host][fp].push_back(e.label());
+    for (const auto& r : out) {
+      const auto fp = r.facts.value("leaf_sha256", "");
+      if (r.endpoint && !fp.empty()) leaves[r.endpoint->host][fp].push_back(r.endpoint->label());
     }
 
     // Different leaves on one host's endpoints: not wrong, but worth knowing (one renewal
@@ -97,7 +72,7 @@ class CertChain final : public Check {
 
  private:
   CheckResult judge(const Context& ctx, const Endpoint& e, const proto::PeerChain& peer,
-                    const SystemStore& system, std::int64_t now) const {
+                    const proto::TrustStore& trust, std::int64_t now) const {
     CheckResult r = endpoint_result(ctx, info().id, e);
     tls::ChainInfo chain;
     for (const auto& c : peer.sent) chain.sent.push_back(tls::describe(c.get(), "server"));
@@ -108,7 +83,7 @@ class CertChain final : public Check {
                                       [&](const proto::X509Ptr& s) { return X509_cmp(s.get(), c.get()) == 0; });
         chain.verified.push_back(tls::describe(c.get(), sent ? "server" : "trust-store"));
       }
-      if (!peer.verified.empty()) chain.root_in_system_store = system.contains(peer.verified.back().get());
+      if (!peer.verified.empty()) chain.root_in_system_store = trust.in_system_store(peer.verified.back().get());
     } else {
       chain.verify_error = peer.errors.front().code;
       chain.verify_error_depth = peer.errors.front().depth;

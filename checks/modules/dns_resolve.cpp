@@ -1,6 +1,7 @@
 // dns.resolve: the A and AAAA records of every host the phone uses.
 
 #include <algorithm>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -23,8 +24,15 @@ class DnsResolve final : public Check {
   }
 
   std::vector<CheckResult> run(Context& ctx) const override {
-    return for_each_concurrently(ctx.options().hosts(),
-                                 [&](const std::string& host) { return resolve_one(ctx, host); });
+    auto results = for_each_concurrently(
+        ctx.options().hosts(), [&](const std::string& host) { return resolve_one(ctx, host); });
+    // The run's endpoints: what every per-endpoint check fans out over.
+    std::map<std::string, std::vector<std::string>> addresses;
+    for (const auto& r : results) {
+      addresses[r.facts.value("host", "")] = r.facts.value("addresses", std::vector<std::string>{});
+    }
+    ctx.set_endpoints(plan_endpoints(ctx.options(), addresses));
+    return results;
   }
 
  private:

@@ -1,8 +1,6 @@
 // imap.greeting: connect (TLS first on 993), read the "* OK" greeting, ask CAPABILITY,
-// upgrade with STARTTLS on 143, and log out.
-
-#include <algorithm>
-#include <cctype>
+// upgrade with STARTTLS on 143. Judged from the endpoint's first session, which
+// smtp.greeting and tls.handshake share.
 
 #include <fmt/format.h>
 
@@ -18,76 +16,84 @@ namespace {
 
 using proto::ImapGreeting;
 
-/// True when a BYE greeting's text says the server is shedding load.
-bool sounds_rate_limited(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  for (const char* hint : {"too many", "connection limit", "try again", "overload", "busy",
-                           "maximum number"}) {
-    if (text.find(hint) != std::string::npos) return true;
-  }
-  return false;
-}
-
 class ImapGreetingCheck final : public Check {
  public:
   const CheckInfo& info() const override {
     static const CheckInfo i{"imap.greeting", "IMAP servers greet with * OK (after TLS on 993)",
-                             {"ports.reachability"}};
+                             {"ports.reachability"},
+                             true};
     return i;
   }
 
-  std::vector<CheckResult> run(Context& ctx) const override {
-    const auto endpoints = open_endpoints(ctx, Protocol::imap);
-    if (endpoints.empty()) {
-      CheckResult r = host_result(ctx, info().id, ctx.options().imap_host);
-      r.status = Status::skip;
-      r.error = "no open IMAP port to greet";
-      return {r};
+  std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
+    if (e.protocol != Protocol::imap || !port_open(ctx, e)) return {};
+    return {judge(ctx, e, first_contact(ctx, e))};
+  }
+
+  std::vector<CheckResult> conclude(Context& ctx, std::vector<CheckResult> results) const override {
+    if (results.empty()) {
+      return {nothing_to_do(ctx, info().id, ctx.options().imap_host, "no open IMAP port to greet")};
     }
-    return for_each_concurrently(endpoints, [&](const Endpoint& e) { return probe(ctx, e); });
+    return results;
   }
 
  private:
-  CheckResult probe(Context& ctx, const Endpoint& e) const {
+  CheckResult judge(Context& ctx, const Endpoint& e, const FirstContact& fc) const {
     CheckResult r = endpoint_result(ctx, info().id, e);
     r.facts["greeting_ok"] = false;
-    auto conn = open_connection(ctx, r);
-    if (!conn) return r;
-    auto& session = conn->session;
     const Severity weight = endpoint_weight(e, Severity::critical, Severity::warning);
+    note_connection_limit(r, e, fc.limited_at);
 
-    // Step 1: the greeting.
-    auto line = session.read_line();
-    if (!line) {
-      const bool garbage = line.failure().kind == proto::Failure::Kind::protocol;
-      r.facts["banner"] = nullptr;
+    // Step 1: the connection, and TLS first on 993.
+    if (!fc.no_slot.empty()) {
+      r.status = Status::skip;
+      r.error = fc.no_slot;
+      return r;
+    }
+    if (fc.connect_failure) {
+      probe_error(r, "connect", *fc.connect_failure);
+      return r;
+    }
+    if (fc.implicit_tls_failure) {
+      r.facts["tls"] = tls_facts(*fc.implicit_tls_failure);
       r.findings.push_back(make_finding(
-          garbage ? "protocol.unexpected-greeting" : "protocol.no-greeting", weight,
-          fmt::format("{}: no IMAP greeting: {}", e.label(), line.failure().message),
-          {{"error", line.failure().message}}));
+          "tls.handshake-failed", weight,
+          fmt::format("{}: the TLS handshake failed: {}", e.label(), fc.implicit_tls_failure->message),
+          {{"error", fc.implicit_tls_failure->message}}));
       r.settle();
       return r;
     }
-    r.facts["banner"] = line.value();
-    r.summary = line.value();
-    const ImapGreeting greeting = proto::parse_imap_greeting(line.value());
-    switch (greeting.kind) {
+    if (fc.implicit_tls) r.facts["tls"] = tls_facts(*fc.implicit_tls);
+
+    // Step 2: the greeting.
+    if (fc.greeting_failure) {
+      const bool garbage = fc.greeting_failure->kind == proto::Failure::Kind::protocol;
+      r.facts["banner"] = nullptr;
+      r.findings.push_back(make_finding(
+          garbage ? "protocol.unexpected-greeting" : "protocol.no-greeting", weight,
+          fmt::format("{}: no IMAP greeting: {}", e.label(), fc.greeting_failure->message),
+          {{"error", fc.greeting_failure->message}}));
+      r.settle();
+      return r;
+    }
+    r.facts["banner"] = fc.imap_line;
+    r.summary = fc.imap_line;
+    switch (fc.imap.kind) {
       case ImapGreeting::Kind::unexpected:
         r.findings.push_back(make_finding(
             "protocol.unexpected-greeting", weight,
             fmt::format("{} answered, but not with an IMAP greeting", e.label()),
-            {{"banner", line.value()}}));
+            {{"banner", fc.imap_line}}));
         r.settle();
         return r;
       case ImapGreeting::Kind::bye:
-        r.findings.push_back(sounds_rate_limited(greeting.text)
+        r.findings.push_back(proto::sounds_rate_limited(fc.imap.text)
             ? make_finding("rate-limited",
-                           fmt::format("{} refuses more connections: {}", e.label(), greeting.text),
-                           {{"banner", line.value()}})
+                           fmt::format("{} refuses more connections: {}", e.label(), fc.imap.text),
+                           {{"banner", fc.imap_line}})
             : make_finding("protocol.service-refused", weight,
-                           fmt::format("{} refuses service: {}", e.label(), greeting.text),
-                           {{"banner", line.value()}}));
+                           fmt::format("{} refuses service: {}", e.label(), fc.imap.text),
+                           {{"banner", fc.imap_line}}));
         r.settle();
         return r;
       case ImapGreeting::Kind::ok:
@@ -95,47 +101,29 @@ class ImapGreetingCheck final : public Check {
         break;
     }
     r.facts["greeting_ok"] = true;
-    r.facts["greeting"] = greeting.kind == ImapGreeting::Kind::ok ? "ok" : "preauth";
+    r.facts["greeting"] = fc.imap.kind == ImapGreeting::Kind::ok ? "ok" : "preauth";
 
-    // Step 2: capabilities, from the greeting's response code or by asking.
-    auto caps = greeting.capabilities;
-    int tag = 0;
-    const auto next_tag = [&tag] { return fmt::format("m{}", ++tag); };
-    if (caps.empty()) {
-      auto reply = proto::imap_command(session, next_tag(), "CAPABILITY");
-      if (reply && reply->status == "OK") caps = proto::capabilities_of(reply.value());
-    }
-    r.facts["capabilities"] = caps;
+    // Step 3: capabilities, from the greeting's response code or by asking.
+    r.facts["capabilities"] = fc.capabilities;
 
-    // Step 3: the STARTTLS upgrade on 143, and capabilities again (they change).
+    // Step 4: the STARTTLS upgrade on 143, and capabilities again (they change).
     if (e.tls == TlsMode::starttls) {
-      r.facts["starttls"] = proto::has_capability(caps, "STARTTLS");
-      if (proto::has_capability(caps, "STARTTLS")) {
-        auto up = proto::imap_starttls(session, next_tag(), e.host, client_context(ctx),
-                                       ctx.wait_budget());
-        if (up && up->tls) {
-          r.facts["tls"] = tls_facts(*up->tls);
-          auto reply = proto::imap_command(session, next_tag(), "CAPABILITY");
-          if (reply && reply->status == "OK") {
-            r.facts["capabilities_after_tls"] = proto::capabilities_of(reply.value());
-          }
-        } else if (up && up->tls_failure) {
-          r.facts["tls"] = tls_facts(*up->tls_failure);
-          r.findings.push_back(make_finding(
-              "tls.handshake-failed", weight,
-              fmt::format("{}: the TLS handshake after STARTTLS failed: {}", e.label(),
-                          up->tls_failure->message),
-              {{"error", up->tls_failure->message}}));
-          r.settle();
-          return r;
-        }
+      r.facts["starttls"] = proto::has_capability(fc.capabilities, "STARTTLS");
+      if (fc.starttls_tls) {
+        r.facts["tls"] = tls_facts(*fc.starttls_tls);
+        if (fc.capabilities_after_tls) r.facts["capabilities_after_tls"] = *fc.capabilities_after_tls;
+      } else if (fc.starttls_tls_failure) {
+        r.facts["tls"] = tls_facts(*fc.starttls_tls_failure);
+        r.findings.push_back(make_finding(
+            "tls.handshake-failed", weight,
+            fmt::format("{}: the TLS handshake after STARTTLS failed: {}", e.label(),
+                        fc.starttls_tls_failure->message),
+            {{"error", fc.starttls_tls_failure->message}}));
+        r.settle();
+        return r;
       }
     }
-
-    // Step 4: leave politely; a server that does not answer LOGOUT is not our finding.
-    (void)proto::imap_command(session, next_tag(), "LOGOUT");
-    session.close();
-    keep_transcript(ctx, info().id, e, session);
+    keep_transcript(ctx, info().id, e, fc.transcript);
     r.settle();
     return r;
   }

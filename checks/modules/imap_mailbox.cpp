@@ -129,7 +129,7 @@ class ImapMailbox final : public Check {
     r.facts["drafts"] = name_of("\\Drafts", drafts_names);
     r.facts["trash"] = name_of("\\Trash", trash_names);
     ready.close();
-    keep_transcript(ctx, info().id, e, session);
+    keep_transcript(ctx, info().id, e, ready);
 
     if (r.facts["sent"].is_null()) {
       r.findings.push_back(make_finding(

@@ -200,7 +200,7 @@ class RoundtripDelivery final : public Check {
     auto submitted = proto::smtp_send(smtp.ready.conn->session, from, to, message);
     const auto submit_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - submit_started);
     smtp.ready.close();
-    keep_transcript(ctx, info().id, se, smtp.ready.conn->session);
+    keep_transcript(ctx, info().id, se, smtp.ready);
     r.facts["submit_ms"] = submit_ms.count();
     if (!submitted || !submitted->accepted) {
       const std::string why = submitted ? fmt::format("{}: {}", submitted->stage, submitted->reply)
@@ -273,7 +273,7 @@ class RoundtripDelivery final : public Check {
     if (!sent_box.empty()) removed += remove_probes(is, sent_box, uidplus);
     r.facts["probes_removed"] = removed;
     is.close();
-    keep_transcript(ctx, info().id, ie, is.conn->session);
+    keep_transcript(ctx, info().id, ie, is);
 
     r.summary = r.facts["delivery_ms"].is_null()
                     ? fmt::format("submitted in {} ms", submit_ms.count())

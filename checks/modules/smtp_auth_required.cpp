@@ -16,17 +16,18 @@ class SmtpAuthRequired final : public Check {
  public:
   const CheckInfo& info() const override {
     static const CheckInfo i{"smtp.auth-required",
-                             "Submission (587, 465) refuses mail without AUTH", {"smtp.greeting"}};
+                             "Submission (587, 465) refuses mail without AUTH", {"smtp.greeting"},
+                             true};
     return i;
   }
 
-  std::vector<CheckResult> run(Context& ctx) const override {
+  std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
     const auto& o = ctx.options();
     // A local recipient the server must accept from an authenticated user.
     const std::string domain = mail_domain(o.smtp_host);
     const std::string to = o.smtp_user.find('@') != std::string::npos ? o.smtp_user
                                                                        : "postmaster@" + domain;
-    return envelope_check(ctx, info().id, true, "mailready-probe@" + domain, to,
+    return envelope_check(ctx, info().id, e, true, "mailready-probe@" + domain, to,
                           [&](CheckResult& r, const EnvelopeProbe& p) {
       const bool accepted = p.outcome == EnvelopeProbe::Outcome::accepted;
       r.facts["auth_required"] = !accepted;
@@ -41,6 +42,11 @@ class SmtpAuthRequired final : public Check {
                       to, p.reply),
           {{"reply", p.reply}, {"recipient", to}}));
     });
+  }
+
+  std::vector<CheckResult> conclude(Context& ctx, std::vector<CheckResult> results) const override {
+    if (results.empty()) return {no_envelope_endpoint(ctx, info().id, true)};
+    return results;
   }
 };
 

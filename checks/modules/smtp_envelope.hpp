@@ -1,6 +1,7 @@
 #pragma once
 // An unauthenticated SMTP envelope probe, shared by smtp.auth-required and
-// smtp.open-relay: MAIL FROM and RCPT TO without AUTH, never DATA, then RSET and QUIT.
+// smtp.open-relay: MAIL FROM and RCPT TO without AUTH (pipelined where the server offers PIPELINING),
+// never DATA, then RSET; the session then serves the endpoint's next user.
 
 #include <functional>
 #include <string>
@@ -30,14 +31,17 @@ struct EnvelopeProbe {
 EnvelopeProbe probe_envelope(Context& ctx, std::string_view check, const Endpoint& e,
                              const std::string& from, const std::string& to);
 
-/// Probes every SMTP endpoint that greeted us (only the submission ones when
-/// `submission_only`), concurrently, and makes one result each: facts.recipient,
-/// facts.reply, facts.over_tls, then `judge` says what an accepted or refused envelope
-/// means; a probe that did not get that far is an error result. One skip result when
-/// there is no endpoint.
+/// Probes `e` if it is an SMTP endpoint that greeted us (a submission one when
+/// `submission_only`) and makes its result: facts.recipient, facts.reply,
+/// facts.over_tls, then `judge` says what an accepted or refused envelope means; a probe
+/// that did not get that far is an error result. None for any other endpoint.
 std::vector<CheckResult> envelope_check(
-    Context& ctx, std::string_view check, bool submission_only, const std::string& from,
-    const std::string& to, const std::function<void(CheckResult&, const EnvelopeProbe&)>& judge);
+    Context& ctx, std::string_view check, const Endpoint& e, bool submission_only,
+    const std::string& from, const std::string& to,
+    const std::function<void(CheckResult&, const EnvelopeProbe&)>& judge);
+
+/// The one skip result when no endpoint qualified.
+CheckResult no_envelope_endpoint(Context& ctx, std::string_view check, bool submission_only);
 
 /// The mail domain of a host name: "mail.example.test" → "example.test" (a name with two
 /// labels or fewer is its own domain).

@@ -1,5 +1,6 @@
 // smtp.greeting: connect (TLS first on 465), read the 220 banner, EHLO, upgrade with
-// STARTTLS on 587 and 25 when offered, EHLO again, QUIT.
+// STARTTLS on 587 and 25 when offered, EHLO again. Judged from the endpoint's first
+// session, which tls.handshake shares.
 
 #include <fmt/format.h>
 
@@ -32,43 +33,63 @@ class SmtpGreetingCheck final : public Check {
   const CheckInfo& info() const override {
     static const CheckInfo i{"smtp.greeting",
                              "SMTP servers greet with 220 (after TLS on 465), EHLO and STARTTLS",
-                             {"ports.reachability"}};
+                             {"ports.reachability"},
+                             true};
     return i;
   }
 
-  std::vector<CheckResult> run(Context& ctx) const override {
-    const auto endpoints = open_endpoints(ctx, Protocol::smtp);
-    if (endpoints.empty()) {
-      CheckResult r = host_result(ctx, info().id, ctx.options().smtp_host);
-      r.status = Status::skip;
-      r.error = "no open SMTP port to greet";
-      return {r};
+  std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
+    if (e.protocol != Protocol::smtp || !port_open(ctx, e)) return {};
+    return {judge(ctx, e, first_contact(ctx, e))};
+  }
+
+  std::vector<CheckResult> conclude(Context& ctx, std::vector<CheckResult> results) const override {
+    if (results.empty()) {
+      return {nothing_to_do(ctx, info().id, ctx.options().smtp_host, "no open SMTP port to greet")};
     }
-    return for_each_concurrently(endpoints, [&](const Endpoint& e) { return probe(ctx, e); });
+    return results;
   }
 
  private:
-  CheckResult probe(Context& ctx, const Endpoint& e) const {
+  CheckResult judge(Context& ctx, const Endpoint& e, const FirstContact& fc) const {
     CheckResult r = endpoint_result(ctx, info().id, e);
     r.facts["greeting_ok"] = false;
-    auto conn = open_connection(ctx, r);
-    if (!conn) return r;
-    auto& session = conn->session;
     const Severity weight = endpoint_weight(e, Severity::critical, Severity::warning);
+    note_connection_limit(r, e, fc.limited_at);
 
-    // Step 1: the banner.
-    auto banner = proto::read_smtp_reply(session);
-    if (!banner) {
-      const bool garbage = banner.failure().kind == proto::Failure::Kind::protocol;
-      r.facts["banner"] = nullptr;
+    // Step 1: the connection, and TLS first on 465.
+    if (!fc.no_slot.empty()) {
+      r.status = Status::skip;
+      r.error = fc.no_slot;
+      return r;
+    }
+    if (fc.connect_failure) {
+      probe_error(r, "connect", *fc.connect_failure);
+      return r;
+    }
+    if (fc.implicit_tls_failure) {
+      r.facts["tls"] = tls_facts(*fc.implicit_tls_failure);
       r.findings.push_back(make_finding(
-          garbage ? "protocol.unexpected-greeting" : "protocol.no-greeting", weight,
-          fmt::format("{}: no SMTP greeting: {}", e.label(), banner.failure().message),
-          {{"error", banner.failure().message}}));
+          "tls.handshake-failed", weight,
+          fmt::format("{}: the TLS handshake failed: {}", e.label(), fc.implicit_tls_failure->message),
+          {{"error", fc.implicit_tls_failure->message}}));
       r.settle();
       return r;
     }
-    const auto& reply = banner.value();
+    if (fc.implicit_tls) r.facts["tls"] = tls_facts(*fc.implicit_tls);
+
+    // Step 2: the banner.
+    if (fc.greeting_failure) {
+      const bool garbage = fc.greeting_failure->kind == proto::Failure::Kind::protocol;
+      r.facts["banner"] = nullptr;
+      r.findings.push_back(make_finding(
+          garbage ? "protocol.unexpected-greeting" : "protocol.no-greeting", weight,
+          fmt::format("{}: no SMTP greeting: {}", e.label(), fc.greeting_failure->message),
+          {{"error", fc.greeting_failure->message}}));
+      r.settle();
+      return r;
+    }
+    const auto& reply = fc.banner;
     r.facts["banner"] = reply.raw();
     r.summary = reply.raw().substr(0, reply.raw().find('\n'));
     r.facts["code"] = reply.code;
@@ -98,55 +119,40 @@ class SmtpGreetingCheck final : public Check {
     }
     r.facts["greeting_ok"] = true;
 
-    // Step 2: EHLO, and the STARTTLS upgrade where the endpoint uses it.
-    const std::string ehlo = "EHLO " + proto::ehlo_name(session);
-    auto caps = proto::smtp_command(session, ehlo);
-    if (caps && caps->code == 250) {
-      const auto parsed = proto::parse_ehlo(caps.value());
+    // Step 3: EHLO, and the STARTTLS upgrade where the endpoint uses it.
+    if (fc.ehlo && fc.ehlo->code == 250) {
+      const auto parsed = proto::parse_ehlo(*fc.ehlo);
       r.facts["ehlo"] = ehlo_facts(parsed);
       if (e.tls == TlsMode::starttls) {
         r.facts["starttls"] = parsed.starttls;
-        if (parsed.starttls && !starttls(ctx, session, e, weight, r)) return r;
+        if (fc.starttls_tls_failure) {
+          r.facts["tls"] = tls_facts(*fc.starttls_tls_failure);
+          r.findings.push_back(make_finding(
+              "tls.handshake-failed", weight,
+              fmt::format("{}: the TLS handshake after STARTTLS failed: {}", e.label(),
+                          fc.starttls_tls_failure->message),
+              {{"error", fc.starttls_tls_failure->message}}));
+          r.settle();
+          return r;
+        }
+        if (fc.starttls_tried && !fc.starttls_failure && !fc.starttls_tls) {
+          r.facts["starttls_reply"] = fc.starttls_refused;
+        }
+        if (fc.starttls_tls) {
+          r.facts["tls"] = tls_facts(*fc.starttls_tls);
+          if (fc.ehlo_after_tls && fc.ehlo_after_tls->code == 250) {
+            r.facts["ehlo_after_tls"] = ehlo_facts(proto::parse_ehlo(*fc.ehlo_after_tls));
+          }
+        }
       }
-    } else if (caps && (caps->code == 421 || caps->enhanced().rfind("4.7.", 0) == 0)) {
+    } else if (fc.ehlo && (fc.ehlo->code == 421 || fc.ehlo->enhanced().rfind("4.7.", 0) == 0)) {
       r.findings.push_back(make_finding(
-          "rate-limited", fmt::format("{} is rate-limiting us: {}", e.label(), caps->raw()),
-          {{"reply", caps->raw()}}));
+          "rate-limited", fmt::format("{} is rate-limiting us: {}", e.label(), fc.ehlo->raw()),
+          {{"reply", fc.ehlo->raw()}}));
     }
-
-    // Step 3: leave politely.
-    (void)proto::smtp_command(session, "QUIT");
-    session.close();
-    keep_transcript(ctx, info().id, e, session);
+    keep_transcript(ctx, info().id, e, fc.transcript);
     r.settle();
     return r;
-  }
-
-  /// Upgrades the session and re-sends EHLO; false (with the finding) when TLS failed.
-  static bool starttls(Context& ctx, proto::LineSession& session, const Endpoint& e,
-                       Severity weight, CheckResult& r) {
-    auto up = proto::smtp_starttls(session, e.host, client_context(ctx), ctx.wait_budget());
-    if (!up) return true;  // the server went away; what we have stands
-    if (up->tls_failure) {
-      r.facts["tls"] = tls_facts(*up->tls_failure);
-      r.findings.push_back(make_finding(
-          "tls.handshake-failed", weight,
-          fmt::format("{}: the TLS handshake after STARTTLS failed: {}", e.label(),
-                      up->tls_failure->message),
-          {{"error", up->tls_failure->message}}));
-      r.settle();
-      return false;
-    }
-    if (!up->tls) {
-      r.facts["starttls_reply"] = up->reply.raw();
-      return true;
-    }
-    r.facts["tls"] = tls_facts(*up->tls);
-    auto again = proto::smtp_command(session, "EHLO " + proto::ehlo_name(session));
-    if (again && again->code == 250) {
-      r.facts["ehlo_after_tls"] = ehlo_facts(proto::parse_ehlo(again.value()));
-    }
-    return true;
   }
 };
 

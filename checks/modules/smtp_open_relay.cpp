@@ -17,15 +17,16 @@ class SmtpOpenRelay final : public Check {
   const CheckInfo& info() const override {
     static const CheckInfo i{"smtp.open-relay",
                              "No SMTP port relays to a foreign domain without AUTH",
-                             {"smtp.greeting"}};
+                             {"smtp.greeting"},
+                             true};
     return i;
   }
 
-  std::vector<CheckResult> run(Context& ctx) const override {
+  std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
     const std::string& foreign = ctx.options().relay_test_domain;
     const std::string from = "mailready-probe@" + foreign;
     const std::string to = "mailready-relay-test@" + foreign;
-    return envelope_check(ctx, info().id, false, from, to,
+    return envelope_check(ctx, info().id, e, false, from, to,
                           [&](CheckResult& r, const EnvelopeProbe& p) {
       const bool relays = p.outcome == EnvelopeProbe::Outcome::accepted;
       r.facts["relays"] = relays;
@@ -40,6 +41,11 @@ class SmtpOpenRelay final : public Check {
                       r.endpoint->label(), to),
           {{"reply", p.reply}, {"recipient", to}, {"sender", from}}));
     });
+  }
+
+  std::vector<CheckResult> conclude(Context& ctx, std::vector<CheckResult> results) const override {
+    if (results.empty()) return {no_envelope_endpoint(ctx, info().id, false)};
+    return results;
   }
 };
 

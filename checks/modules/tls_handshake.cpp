@@ -14,26 +14,35 @@
 namespace mailready::checks {
 namespace {
 
+/// A handshake offering only TLS versions from `min` to `max` (legacy settings).
+proto::TlsClientConfig legacy_only(int min, int max) {
+  proto::TlsClientConfig c;
+  c.min_version = min;
+  c.max_version = max;
+  c.legacy = true;
+  return c;
+}
+
 class TlsHandshake final : public Check {
  public:
   const CheckInfo& info() const override {
     static const CheckInfo i{"tls.handshake",
                              "TLS on every endpoint: version, cipher, legacy protocols",
-                             {"ports.reachability"}};
+                             {"ports.reachability"},
+                             true};
     return i;
   }
 
-  std::vector<CheckResult> run(Context& ctx) const override {
-    auto endpoints = open_endpoints(ctx, Protocol::imap);
-    const auto smtp = open_endpoints(ctx, Protocol::smtp);
-    endpoints.insert(endpoints.end(), smtp.begin(), smtp.end());
-    if (endpoints.empty()) {
-      CheckResult r = host_result(ctx, info().id, ctx.options().target);
-      r.status = Status::skip;
-      r.error = "no open port to negotiate TLS on";
-      return {r};
+  std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
+    if (!port_open(ctx, e)) return {};
+    return {probe(ctx, e)};
+  }
+
+  std::vector<CheckResult> conclude(Context& ctx, std::vector<CheckResult> results) const override {
+    if (results.empty()) {
+      return {nothing_to_do(ctx, info().id, ctx.options().target, "no open port to negotiate TLS on")};
     }
-    return for_each_concurrently(endpoints, [&](const Endpoint& e) { return probe(ctx, e); });
+    return results;
   }
 
  private:
@@ -43,26 +52,27 @@ class TlsHandshake final : public Check {
     // last, and MTAs between themselves may still run without it.
     const Severity must = e.port == 25 ? Severity::warning : Severity::critical;
 
-    // The real session, and the two legacy probes, all at once.
+    // The real session is the endpoint's first one (shared with the greeting checks);
+    // beside it, one more connection offering TLS 1.0 and 1.1 alone. Only when the
+    // server takes 1.1 is 1.0 asked about on its own: a server that picks 1.0 from the
+    // pair has no 1.1, and most refuse both, so this is one connection, rarely two.
     TlsAttempt main;
-    std::vector<std::string> legacy_accepted;
-    const int legacy[] = {TLS1_VERSION, TLS1_1_VERSION};
-    std::vector<TlsAttempt> legacy_attempts(2);
-    parallel_for(3, [&](std::size_t i) {
+    TlsAttempt legacy;
+    parallel_for(2, [&](std::size_t i) {
       if (i == 0) {
-        main = establish_tls(ctx, e);
-        return;
+        main = first_contact(ctx, e).tls();
+      } else {
+        legacy = establish_tls(ctx, e, legacy_only(TLS1_VERSION, TLS1_1_VERSION));
       }
-      proto::TlsClientConfig old;
-      old.min_version = legacy[i - 1];
-      old.max_version = legacy[i - 1];
-      old.legacy = true;
-      legacy_attempts[i - 1] = establish_tls(ctx, e, old);
     });
-    for (std::size_t i = 0; i < 2; ++i) {
-      if (legacy_attempts[i].kind == TlsAttempt::Kind::ok) {
-        legacy_accepted.push_back(proto::version_name(legacy[i]));
+    std::vector<std::string> legacy_accepted;
+    if (legacy.kind == TlsAttempt::Kind::ok) {
+      const auto got = legacy.session.protocol;
+      if (got == proto::version_name(TLS1_1_VERSION)) {
+        const auto old = establish_tls(ctx, e, legacy_only(TLS1_VERSION, TLS1_VERSION));
+        if (old.kind == TlsAttempt::Kind::ok) legacy_accepted.push_back(proto::version_name(TLS1_VERSION));
       }
+      legacy_accepted.push_back(got);
     }
     r.facts["legacy_accepted"] = legacy_accepted;
 

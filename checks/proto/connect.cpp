@@ -11,6 +11,7 @@
 
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocketImpl.h>
 #include <Poco/Timespan.h>
 #include <Poco/Exception.h>
 
@@ -52,7 +53,8 @@ const char* to_string(PortState s) {
 // into exception texts, and one poll over all sockets makes a filtered port cost one
 // timeout in total instead of one per port.
 std::vector<PortProbe> probe_ports(const std::vector<PortTarget>& targets, milliseconds timeout,
-                                   int per_address) {
+                                   int per_address, std::vector<int>* kept) {
+  if (kept != nullptr) kept->assign(targets.size(), -1);
   std::vector<PortProbe> out(targets.size());
   std::vector<Attempt> attempts(targets.size());
   std::map<std::string, int> in_flight;
@@ -64,7 +66,11 @@ std::vector<PortProbe> probe_ports(const std::vector<PortTarget>& targets, milli
     out[i].connect_ms =
         std::chrono::duration_cast<milliseconds>(Clock::now() - attempts[i].started);
     out[i].detail = std::move(detail);
-    if (attempts[i].fd >= 0) ::close(attempts[i].fd);
+    if (kept != nullptr && state == PortState::open) {
+      (*kept)[i] = attempts[i].fd;
+    } else if (attempts[i].fd >= 0) {
+      ::close(attempts[i].fd);
+    }
     attempts[i].fd = -1;
     --in_flight[targets[i].address];
     ++finished;
@@ -137,6 +143,22 @@ std::vector<PortProbe> probe_ports(const std::vector<PortTarget>& targets, milli
     }
   }
   return out;
+}
+
+PortProbe probe_port(const PortTarget& target, milliseconds timeout, Poco::Net::StreamSocket& open) {
+  std::vector<int> kept;
+  auto probes = probe_ports({target}, timeout, 1, &kept);
+  if (kept[0] >= 0) {
+    try {
+      Poco::Net::StreamSocket socket(new Poco::Net::StreamSocketImpl(kept[0]));
+      socket.setBlocking(true);
+      socket.setNoDelay(true);
+      open = socket;
+    } catch (const Poco::Exception&) {
+      // The socket went bad between connect and now: the session will connect afresh.
+    }
+  }
+  return probes[0];
 }
 
 Result<Poco::Net::StreamSocket> connect_tcp(const std::string& address, int port,

@@ -35,9 +35,17 @@ struct PortProbe {
 
 /// Connects to every target concurrently with non-blocking sockets and one poll loop, at
 /// most `per_address` connects in flight per address; each connect gets `timeout` from
-/// its own start. Results are in the order of `targets`. Never throws.
+/// its own start. Results are in the order of `targets`. With `kept`, the descriptors of
+/// the open ones are left open there (-1 for the others; the caller closes them).
+/// Never throws.
 std::vector<PortProbe> probe_ports(const std::vector<PortTarget>& targets,
-                                   std::chrono::milliseconds timeout, int per_address);
+                                   std::chrono::milliseconds timeout, int per_address,
+                                   std::vector<int>* kept = nullptr);
+
+/// One port, as probe_ports; when it is open, `open` holds the connected socket (blocking,
+/// no Nagle) so the probe's connection can become the endpoint's first session.
+PortProbe probe_port(const PortTarget& target, std::chrono::milliseconds timeout,
+                     Poco::Net::StreamSocket& open);
 
 /// Connects one socket within `timeout` (Poco's host/port constructors have no timeout,
 /// see PITFALLS). Fails with refused, timeout or unreachable.

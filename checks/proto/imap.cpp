@@ -195,17 +195,29 @@ const ImapMailbox* find_special(const std::vector<ImapMailbox>& boxes, std::stri
   return nullptr;
 }
 
+bool sounds_rate_limited(std::string_view text) {
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* hint : {"too many", "connection limit", "try again", "overload", "busy",
+                           "maximum number"}) {
+    if (lower.find(hint) != std::string::npos) return true;
+  }
+  return false;
+}
+
 Result<ImapStartTls> imap_starttls(LineSession& session, std::string_view tag,
                                    const std::string& server_name,
                                    const Poco::Net::Context::Ptr& context,
-                                   std::chrono::milliseconds timeout) {
+                                   std::chrono::milliseconds timeout,
+                                   const Poco::Net::Session::Ptr& resume) {
   auto reply = imap_command(session, tag, "STARTTLS");
   if (!reply) return reply.failure();
   ImapStartTls out;
   out.reply = reply.value();
   if (out.reply.status != "OK") return out;
   Poco::Net::StreamSocket tls_socket;
-  auto tls = handshake(session.socket(), server_name, context, timeout, tls_socket);
+  auto tls = handshake(session.socket(), server_name, context, timeout, tls_socket, resume);
   if (!tls) {
     out.tls_failure = tls.failure();
     return out;

@@ -31,6 +31,9 @@ struct ImapGreeting {
 /// Parses the first line a server sends.
 ImapGreeting parse_imap_greeting(std::string_view line);
 
+/// True when a BYE's text says the server is shedding load ("too many connections").
+bool sounds_rate_limited(std::string_view text);
+
 /// Splits a capability list ("IMAP4rev1 STARTTLS AUTH=PLAIN") into upper-cased atoms.
 std::vector<std::string> parse_imap_capabilities(std::string_view text);
 
@@ -80,6 +83,7 @@ struct ImapStartTls {
 Result<ImapStartTls> imap_starttls(LineSession& session, std::string_view tag,
                                    const std::string& server_name,
                                    const Poco::Net::Context::Ptr& context,
-                                   std::chrono::milliseconds timeout);
+                                   std::chrono::milliseconds timeout,
+                                   const Poco::Net::Session::Ptr& resume = {});
 
 }  // namespace mailready::proto

@@ -78,6 +78,29 @@ Result<Unit> LineSession::write_line(std::string_view line, std::string_view mas
   transcript_.push_back({'C', std::string(masked.empty() ? line : masked)});
   std::string wire(line);
   wire += "\r\n";
+  return send(wire);
+}
+
+Result<Unit> LineSession::write_lines(const std::vector<std::string>& lines) {
+  std::string wire;
+  for (const auto& line : lines) {
+    transcript_.push_back({'C', line});
+    wire += line;
+    wire += "\r\n";
+  }
+  return send(wire);
+}
+
+bool LineSession::quiet() {
+  if (eof_ || buffered() > 0) return false;
+  try {
+    return !socket_.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR);
+  } catch (const Poco::Exception&) {
+    return false;
+  }
+}
+
+Result<Unit> LineSession::send(const std::string& wire) {
   try {
     socket_.setSendTimeout(Poco::Timespan(timeout_.count() * 1000));
     std::size_t sent = 0;

@@ -36,6 +36,14 @@ class LineSession {
 
   /// Sends `line` + CRLF. A secret line appears in the transcript as `masked`.
   Result<Unit> write_line(std::string_view line, std::string_view masked = {});
+  /// Sends several lines in one write (SMTP PIPELINING, RFC 2920): one round trip for
+  /// a group of commands. None may be secret.
+  Result<Unit> write_lines(const std::vector<std::string>& lines);
+
+  /// True when the connection is idle and open: nothing unread here or on the socket
+  /// (no late reply, no "421 timeout", no close). A session handed to the next user
+  /// must be quiet, or that user would read someone else's words.
+  bool quiet();
 
   /// Replaces the socket by its TLS upgrade. Bytes the server sent before the upgrade and
   /// that were not read yet are discarded (STARTTLS command injection, RFC 3207 §4.2 /
@@ -62,6 +70,7 @@ class LineSession {
 
  private:
   Result<Unit> fill(std::chrono::steady_clock::time_point until);
+  Result<Unit> send(const std::string& wire);
 
   Poco::Net::StreamSocket socket_;
   std::chrono::milliseconds timeout_;

@@ -208,14 +208,15 @@ Result<SmtpSubmit> smtp_send(LineSession& session, const std::string& from, cons
 
 Result<SmtpStartTls> smtp_starttls(LineSession& session, const std::string& server_name,
                                    const Poco::Net::Context::Ptr& context,
-                                   std::chrono::milliseconds timeout) {
+                                   std::chrono::milliseconds timeout,
+                                   const Poco::Net::Session::Ptr& resume) {
   auto reply = smtp_command(session, "STARTTLS");
   if (!reply) return reply.failure();
   SmtpStartTls out;
   out.reply = reply.value();
   if (out.reply.code != 220) return out;
   Poco::Net::StreamSocket tls_socket;
-  auto tls = handshake(session.socket(), server_name, context, timeout, tls_socket);
+  auto tls = handshake(session.socket(), server_name, context, timeout, tls_socket, resume);
   if (!tls) {
     out.tls_failure = tls.failure();
     return out;

@@ -98,6 +98,7 @@ struct SmtpStartTls {
 };
 Result<SmtpStartTls> smtp_starttls(LineSession& session, const std::string& server_name,
                                    const Poco::Net::Context::Ptr& context,
-                                   std::chrono::milliseconds timeout);
+                                   std::chrono::milliseconds timeout,
+                                   const Poco::Net::Session::Ptr& resume = {});
 
 }  // namespace mailready::proto

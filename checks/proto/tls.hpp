@@ -2,16 +2,25 @@
 // TLS on a connected socket: implicit TLS right after connect, or the upgrade after a
 // protocol's STARTTLS. Records what was negotiated and the certificate chain as the server
 // sent it and as OpenSSL verified it, with every verification error and its depth.
+//
+// Cost: the trust store is parsed once per run (once per process for the exporter) and
+// one client context per TLS configuration serves every connection; what a handshake
+// captures lives with that handshake, not in the shared context (PITFALLS: OpenSSL 3's
+// store set-up per connection was ~40% of a run's CPU).
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <Poco/Net/Context.h>
+#include <Poco/Net/Session.h>
 #include <Poco/Net/StreamSocket.h>
 
 #include "checks/proto/result.hpp"
@@ -41,35 +50,83 @@ struct TlsSession {
   std::string cipher;    ///< OpenSSL's name, "TLS_AES_256_GCM_SHA384"
   int bits = 0;          ///< secret bits of the cipher
   std::chrono::milliseconds handshake_ms{0};
-  PeerChain chain;
+  bool resumed = false;  ///< an earlier session was resumed (no certificate was sent)
+  PeerChain chain;       ///< as captured; not meaningful when resumed
 };
 
 /// How a probe's client context is made.
 struct TlsClientConfig {
-  std::string ca_file;       ///< extra trust anchors (--ca-file), besides the system store
   int min_version = TLS1_2_VERSION;
   int max_version = 0;       ///< 0: the highest the library supports
   /// Security level 0 and every cipher, for probing TLS 1.0/1.1 servers only. OpenSSL 3
   /// refuses those protocols at the default level (PITFALLS); never for a real session.
   bool legacy = false;
+
+  bool operator<(const TlsClientConfig& o) const {
+    return std::tie(min_version, max_version, legacy) <
+           std::tie(o.min_version, o.max_version, o.legacy);
+  }
 };
 
-/// A client context for one probe. Verification runs (system store plus ca_file, as
-/// SSL_CERT_FILE / SSL_CERT_DIR direct) but never aborts the handshake: its errors are
-/// recorded in TlsSession::chain and judged by the cert.chain check, because Poco's own
-/// verification hides the reasons (PITFALLS).
-Poco::Net::Context::Ptr make_client_context(const TlsClientConfig& config);
+/// The trust anchors: the system store (as SSL_CERT_FILE / SSL_CERT_DIR direct) plus
+/// --ca-file, parsed once. Read-only after construction, so many threads verify against
+/// it at once.
+class TrustStore {
+ public:
+  explicit TrustStore(const std::string& ca_file);
+  ~TrustStore();
+  TrustStore(const TrustStore&) = delete;
+  TrustStore& operator=(const TrustStore&) = delete;
+
+  X509_STORE* get() const { return store_; }
+  /// True when `cert` is one of the system store's anchors (a publicly trusted root), as
+  /// opposed to one that only --ca-file (or an MDM profile) trusts.
+  bool in_system_store(X509* cert) const;
+
+ private:
+  X509_STORE* store_;
+  std::vector<X509*> system_;  ///< the system bundle's certificates (owned by store_)
+  X509_STORE* system_dir_;     ///< the system's hashed directory alone, looked up lazily
+  mutable std::mutex dir_mutex_;
+};
+
+/// The TLS client side of a run: one TrustStore and one context per configuration, made
+/// on first use and shared by every connection. Verification runs but never aborts a
+/// handshake: its errors are recorded per handshake in TlsSession::chain and judged by
+/// the cert.chain check, because Poco's own verification hides the reasons (PITFALLS).
+/// Thread-safe.
+class TlsClients {
+ public:
+  explicit TlsClients(const std::string& ca_file);
+  /// One per --ca-file (and SSL_CERT_FILE / SSL_CERT_DIR) for the whole process: the
+  /// exporter's probes share it.
+  static std::shared_ptr<TlsClients> for_ca_file(const std::string& ca_file);
+
+  Poco::Net::Context::Ptr context(const TlsClientConfig& config = {});
+  const TrustStore& trust() const { return trust_; }
+
+ private:
+  TrustStore trust_;
+  std::mutex mutex_;
+  std::map<TlsClientConfig, Poco::Net::Context::Ptr> contexts_;
+};
 
 /// Runs the TLS handshake on `plain` within `timeout`, sending `server_name` as SNI
-/// (none for an IP literal: RFC 6066 forbids IP addresses in SNI). On success
-/// `tls_socket` holds the upgraded socket. Fails with Kind::tls (and the reason) or
-/// Kind::timeout. Always completes the handshake before returning (PITFALLS: attach()
-/// alone can return before it is done). `context` must not be shared by concurrent
-/// handshakes (the chain is captured through it).
+/// (none for an IP literal: RFC 6066 forbids IP addresses in SNI), offering `resume`
+/// when given. On success `tls_socket` holds the upgraded socket. Fails with Kind::tls
+/// (and the reason) or Kind::timeout. Always completes the handshake before returning
+/// (PITFALLS: attach() alone can return before it is done). Contexts may be shared by
+/// concurrent handshakes: the chain is captured on the calling thread.
 Result<TlsSession> handshake(const Poco::Net::StreamSocket& plain, const std::string& server_name,
                              const Poco::Net::Context::Ptr& context,
                              std::chrono::milliseconds timeout,
-                             Poco::Net::StreamSocket& tls_socket);
+                             Poco::Net::StreamSocket& tls_socket,
+                             const Poco::Net::Session::Ptr& resume = {});
+
+/// The session of a TLS socket for resuming later, or null when the server gave none
+/// that can be resumed (under TLS 1.3 its ticket arrives after the handshake: ask after
+/// the first read).
+Poco::Net::Session::Ptr resumable_session(const Poco::Net::StreamSocket& tls_socket);
 
 /// The name of a protocol version ("TLSv1.2"), "unknown" for others.
 std::string version_name(int version);

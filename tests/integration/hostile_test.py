@@ -110,11 +110,14 @@ class HostileServers(unittest.TestCase):
         self.assertLess(self.run_.seconds, 5)
 
 
-# An SMTP server that takes any envelope: 250 to everything (it never gets DATA).
+# An SMTP server that takes any envelope: 250 to everything (it never gets DATA). Like a
+# real server it takes more than one envelope per connection (MAIL, RCPT, RSET, twice):
+# mailready's probes share an endpoint's session.
+TRANSACTION = ["recv", "send 250 2.1.0 Ok\\r\\n", "recv", "send 250 2.1.5 Ok\\r\\n",
+               "recv", "send 250 2.0.0 Ok\\r\\n"]
 PERMISSIVE = "\n".join([
     "send 220 permissive.test ESMTP\\r\\n", "recv", "send 250 permissive.test\\r\\n",
-    "recv", "send 250 2.1.0 Ok\\r\\n", "recv", "send 250 2.1.5 Ok\\r\\n",
-    "recv", "send 250 2.0.0 Ok\\r\\n", "recv", "send 221 2.0.0 Bye\\r\\n", "close", ""])
+    *TRANSACTION, *TRANSACTION, "recv", "send 221 2.0.0 Bye\\r\\n", "close", ""])
 
 
 class PermissiveSmtp(unittest.TestCase):
