@@ -155,6 +155,7 @@ async def main():
             lambda r, w, p=port: relay(p, r, w), LISTEN, port, reuse_address=True))
     print("ready", flush=True)
     await stop
+    loop.set_exception_handler(lambda *args: None)  # relays cut short at exit: no noise
     for s in servers:
         s.close()
 

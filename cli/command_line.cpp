@@ -118,7 +118,7 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
   check->add_flag("--from-inside", o.from_inside,
                   "The run is on the internal network: internal addresses are not a finding");
   check->add_option("--per-host", o.per_host, "Concurrent connections per server address")
-      ->default_val(4)
+      ->default_val(Options{}.per_host)
       ->type_name("N")
       ->check(CLI::Range(1, 64));
   check->add_option("--fallback-order", fallback,

@@ -27,18 +27,25 @@ std::chrono::milliseconds Context::elapsed() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
 }
 
-Slot Context::acquire_slot(const std::string& address) {
+Slot Context::acquire_slot(const std::string& address, bool urgent) {
   std::unique_lock<std::mutex> lock(mutex_);
   const auto free = [&] {
     const auto lowered = limit_.find(address);
     const int limit = lowered != limit_.end() ? lowered->second : std::max(1, options_.per_host);
-    return in_use_[address] < limit;
+    return in_use_[address] < limit && (urgent || urgent_waiting_[address] == 0);
   };
+  if (urgent) ++urgent_waiting_[address];
+  bool got = true;
   if (deadline_) {
-    if (!slot_freed_.wait_until(lock, *deadline_, free)) return Slot(nullptr, address);
+    got = slot_freed_.wait_until(lock, *deadline_, free);
   } else {
     slot_freed_.wait(lock, free);
   }
+  if (urgent) {
+    --urgent_waiting_[address];
+    slot_freed_.notify_all();  // the others may go now
+  }
+  if (!got) return Slot(nullptr, address);
   ++in_use_[address];
   return Slot(this, address);
 }

@@ -66,8 +66,8 @@ class Context {
   std::chrono::milliseconds elapsed() const;
 
   /// Waits for one of `address`'s connection slots (--per-host). The returned Slot is
-  /// empty if the deadline passed first.
-  Slot acquire_slot(const std::string& address);
+  /// empty if the deadline passed first. `urgent` waiters are served before the others.
+  Slot acquire_slot(const std::string& address, bool urgent = false);
   /// How many of `address`'s slots are held now.
   int slots_in_use(const std::string& address) const;
   /// From now on at most `limit` (>= 1) slots for `address`: the server said it allows
@@ -124,6 +124,7 @@ class Context {
   std::condition_variable slot_freed_;
   std::map<std::string, int> in_use_;
   std::map<std::string, int> limit_;  ///< lowered by servers that refused more of us
+  std::map<std::string, int> urgent_waiting_;
   std::map<std::string, std::vector<CheckResult>, std::less<>> results_;
   std::map<std::string, std::map<std::string, std::vector<CheckResult>>, std::less<>> partial_;
   std::set<std::string, std::less<>> in_run_;

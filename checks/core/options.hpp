@@ -35,7 +35,11 @@ struct Options {
   bool imap_starttls = false;                           ///< also probe IMAP on 143
   bool from_inside = false;                             ///< run is on the internal network
   std::map<std::string, std::vector<std::string>> pinned;  ///< --resolve HOST:ADDRESS
-  int per_host = 4;  ///< concurrent connections per address
+  /// Concurrent sessions per server address. Dovecot allows 10 logged-in sessions per
+  /// user and client address (mail_max_userip_connections), Postfix 50 connections per
+  /// client (smtpd_client_connection_count_limit); a server that allows fewer says so,
+  /// and mailready then waits for its turn.
+  int per_host = 10;
   std::string ca_file;      ///< extra trust anchors, besides the system store
   int cert_warn_days = 30;  ///< cert.expires-soon threshold
   std::optional<int> cert_critical_days;  ///< expiring this soon is critical (--critical)

@@ -42,19 +42,17 @@ class AuthBadPassword final : public Check {
   std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
     const auto mechanism = eligible(ctx, e);
     if (mechanism.empty()) return {};
-    for (const auto& before : ctx.endpoints()) {
-      if (before == e) break;
-      if (before.protocol != e.protocol) continue;
-      ctx.await("auth.mechanisms", before);
-      ctx.await("cert.chain", before);
-      if (!eligible(ctx, before).empty()) return {};  // that one tries it
+    if (!first_that_can(ctx, e, {"auth.mechanisms", "cert.chain"},
+                        [&](const Endpoint& before) { return !eligible(ctx, before).empty(); })) {
+      return {};  // an earlier endpoint tries it
     }
     const auto plan = *plan_login(ctx, e);
     CheckResult r = endpoint_result(ctx, info().id, e);
     r.facts["mechanism"] = mechanism;
     // A wrong password that cannot be the right one: the real one with a suffix.
     const std::string wrong = ctx.options().password + "-mailready-wrong";
-    const auto a = attempt_login(ctx, info().id, e, mechanism, plan.user, wrong, plan.plaintext);
+    const auto a = attempt_login(ctx, info().id, e, mechanism, plan.user, wrong, plan.plaintext,
+                                 /*urgent=*/true);
     r.facts["rejected"] = a.kind == LoginAttempt::Kind::rejected;
     r.facts["reply"] = a.reply;
     r.facts["rejection_ms"] = a.login_ms.count();

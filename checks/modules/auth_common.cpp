@@ -115,7 +115,7 @@ namespace {
 /// One login on a session of `e`'s (new or idle).
 LoggedIn log_in_once(Context& ctx, const Endpoint& e, const std::string& mechanism,
                      const std::string& user, const std::string& password, bool plaintext,
-                     bool fresh) {
+                     bool fresh, bool urgent) {
   std::unique_ptr<proto::sasl::Mechanism> mech;
   if (mechanism != "IMAP-LOGIN") {
     proto::sasl::Credentials creds{user, password, "", ctx.options().oauth_token};
@@ -128,7 +128,11 @@ LoggedIn log_in_once(Context& ctx, const Endpoint& e, const std::string& mechani
     }
   }
 
-  LoggedIn out{LoginAttempt{}, open_session(ctx, e, !plaintext, {}, fresh)};
+  SessionWanted wanted;
+  wanted.tls = !plaintext;
+  wanted.fresh = fresh;
+  wanted.urgent = urgent;
+  LoggedIn out{LoginAttempt{}, open_session(ctx, e, wanted)};
   LoginAttempt& a = out.attempt;
   ReadySession& ready = out.ready;
   a.limited_at = ready.limited_at;
@@ -171,21 +175,24 @@ LoggedIn log_in_once(Context& ctx, const Endpoint& e, const std::string& mechani
 }
 
 /// A login refused for the number of our sessions, not for the credentials: IMAP's
-/// [LIMIT] response code (RFC 5530), SMTP's 421.
+/// [LIMIT] response code (RFC 5530), Dovecot's "[UNAVAILABLE] Maximum number of
+/// connections from user+IP exceeded", SMTP's 421.
 bool refused_as_too_many(const LoginAttempt& a) {
-  return a.kind == LoginAttempt::Kind::rejected &&
-         (a.code == "LIMIT" || a.reply.rfind("421", 0) == 0);
+  if (a.kind != LoginAttempt::Kind::rejected) return false;
+  if (a.code == "LIMIT" || a.reply.rfind("421", 0) == 0) return true;
+  return a.code == "UNAVAILABLE" && a.reply.find("aximum number of connections") != std::string::npos;
 }
 
 }  // namespace
 
 LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
-                const std::string& user, const std::string& password, bool plaintext) {
+                const std::string& user, const std::string& password, bool plaintext,
+                bool urgent) {
   int limited = 0;
   bool fresh = false;
   for (int attempt = 0;; ++attempt) {
     const int held = ctx.slots_in_use(e.address);  // ours, before this one
-    LoggedIn in = log_in_once(ctx, e, mechanism, user, password, plaintext, fresh);
+    LoggedIn in = log_in_once(ctx, e, mechanism, user, password, plaintext, fresh, urgent);
     if (in.attempt.broken_reused && !fresh) {
       // An earlier user's session broke under us (the server had closed it): that says
       // nothing about the login, so once more on a connection of our own.
@@ -207,8 +214,8 @@ LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
 
 LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint& e,
                            const std::string& mechanism, const std::string& user,
-                           const std::string& password, bool plaintext) {
-  LoggedIn in = log_in(ctx, e, mechanism, user, password, plaintext);
+                           const std::string& password, bool plaintext, bool urgent) {
+  LoggedIn in = log_in(ctx, e, mechanism, user, password, plaintext, urgent);
   if (in.ready.conn) {
     keep_transcript(ctx, check, e, in.ready);
     // Refused: still not authenticated, so the session serves the next user.

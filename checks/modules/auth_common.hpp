@@ -68,14 +68,16 @@ struct LoggedIn {
 
 /// As attempt_login, but hands the session back instead of closing it.
 LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
-                const std::string& user, const std::string& password, bool plaintext);
+                const std::string& user, const std::string& password, bool plaintext,
+                bool urgent = false);
 
 /// Gets a session on `e` (an idle one of the endpoint's, else a new connection) with TLS
 /// as the endpoint provides it (none when `plaintext` and the endpoint has none), and
 /// logs in with `mechanism` as `user` with `password`. Keeps the masked transcript for
-/// --trace under `check`. A refused login leaves the session for the next user.
+/// --trace under `check`. A refused login leaves the session for the next user. `urgent`
+/// goes ahead of the others waiting for a slot (see SessionWanted).
 LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint& e,
                            const std::string& mechanism, const std::string& user,
-                           const std::string& password, bool plaintext);
+                           const std::string& password, bool plaintext, bool urgent = false);
 
 }  // namespace mailready::checks

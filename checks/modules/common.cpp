@@ -54,6 +54,17 @@ std::optional<CheckResult> greeting_at(const Context& ctx, const Endpoint& e) {
   return std::nullopt;
 }
 
+bool first_that_can(Context& ctx, const Endpoint& e, std::initializer_list<std::string_view> checks,
+                    const std::function<bool(const Endpoint&)>& can) {
+  for (const auto& before : ctx.endpoints()) {
+    if (before == e) break;
+    if (before.protocol != e.protocol) continue;
+    for (const auto check : checks) ctx.await(check, before);
+    if (can(before)) return false;
+  }
+  return true;
+}
+
 Severity endpoint_weight(const Endpoint& endpoint, Severity if_essential, Severity otherwise) {
   const bool essential = endpoint.protocol == Protocol::imap && endpoint.port == 993;
   return essential ? if_essential : otherwise;

@@ -2,6 +2,8 @@
 // Helpers the check modules share: building results, reading earlier checks' results,
 // and the JSON form of protocol outcomes. The endpoints' sessions are in session.hpp.
 
+#include <functional>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -38,6 +40,12 @@ bool port_open(const Context& ctx, const Endpoint& e);
 /// The greeting check's result for `e` (imap.greeting or smtp.greeting by protocol), if
 /// it greeted us.
 std::optional<CheckResult> greeting_at(const Context& ctx, const Endpoint& e);
+
+/// True when no endpoint before `e` in the run's order (of its protocol) `can`, after
+/// waiting for `checks` to finish on each of them: how a per-endpoint check picks "the
+/// first endpoint that can" without waiting for the later ones.
+bool first_that_can(Context& ctx, const Endpoint& e, std::initializer_list<std::string_view> checks,
+                    const std::function<bool(const Endpoint&)>& can);
 
 /// How much an endpoint matters on its own: IMAP on 993 is the phone's only way to read
 /// mail (critical); the submission ports are judged together by submission.fallback, and

@@ -52,28 +52,41 @@ class ImapMailbox final : public Check {
  public:
   const CheckInfo& info() const override {
     static const CheckInfo i{"imap.mailbox", "INBOX, the Sent/Drafts/Trash mailboxes and IDLE",
-                             {"auth.login"}};
+                             {"auth.login"},
+                             true};
     return i;
   }
 
-  std::vector<CheckResult> run(Context& ctx) const override {
-    // The first IMAP endpoint (993 before 143) with an accepted login, and its mechanism.
-    std::optional<CheckResult> chosen;
-    for (const auto& r : ctx.results_of("auth.login")) {
-      if (!r.endpoint || r.endpoint->protocol != Protocol::imap || !r.facts.value("accepted", false)) continue;
-      if (!chosen || (r.endpoint->port == 993 && chosen->endpoint->port != 993)) chosen = r;
+  // The first IMAP endpoint (993 before 143) with an accepted login, and its first
+  // accepted mechanism: as soon as that endpoint's logins are done.
+  std::vector<CheckResult> run_endpoint(Context& ctx, const Endpoint& e) const override {
+    if (e.protocol != Protocol::imap) return {};
+    const auto login = accepted_login(ctx, e);
+    if (!login) return {};
+    if (!first_that_can(ctx, e, {"auth.login"},
+                        [&](const Endpoint& before) { return accepted_login(ctx, before).has_value(); })) {
+      return {};
     }
-    if (!chosen) {
-      CheckResult r = host_result(ctx, info().id, ctx.options().imap_host);
-      r.status = Status::skip;
-      r.error = "needs an accepted IMAP login (auth.login)";
-      return {r};
+    return {inspect(ctx, e, login->facts["mechanism"].get<std::string>(),
+                    !login->facts.value("over_tls", true))};
+  }
+
+  std::vector<CheckResult> conclude(Context& ctx, std::vector<CheckResult> results) const override {
+    if (results.empty()) {
+      return {nothing_to_do(ctx, info().id, ctx.options().imap_host,
+                            "needs an accepted IMAP login (auth.login)")};
     }
-    return {inspect(ctx, *chosen->endpoint, chosen->facts["mechanism"].get<std::string>(),
-                    !chosen->facts.value("over_tls", true))};
+    return results;
   }
 
  private:
+  static std::optional<CheckResult> accepted_login(const Context& ctx, const Endpoint& e) {
+    for (auto& r : ctx.results_at("auth.login", e)) {
+      if (r.facts.value("accepted", false)) return std::move(r);
+    }
+    return std::nullopt;
+  }
+
   CheckResult inspect(Context& ctx, const Endpoint& e, const std::string& mechanism,
                       bool plaintext) const {
     CheckResult r = endpoint_result(ctx, info().id, e);

@@ -336,11 +336,12 @@ TlsAttempt FirstContact::tls() const {
   return out;
 }
 
-ReadySession open_session(Context& ctx, const Endpoint& e, bool want_tls,
-                          const proto::TlsClientConfig& config, bool fresh) {
+ReadySession open_session(Context& ctx, const Endpoint& e, const SessionWanted& wanted) {
+  const bool want_tls = wanted.tls;
+  const auto& config = wanted.config;
   int limited = 0;
   for (int attempt = 0;; ++attempt) {
-    Slot slot = ctx.acquire_slot(e.address);
+    Slot slot = ctx.acquire_slot(e.address, wanted.urgent);
     if (!slot) {
       ReadySession none;
       none.protocol = e.protocol;
@@ -348,7 +349,7 @@ ReadySession open_session(Context& ctx, const Endpoint& e, bool want_tls,
       none.limited_at = limited;
       return none;
     }
-    if (is_default(config) && !fresh) {
+    if (is_default(config) && !wanted.fresh) {
       if (auto idle = take_idle(ctx, e, want_tls, slot)) {
         idle->limited_at = limited;
         return std::move(*idle);
@@ -408,7 +409,7 @@ const FirstContact& first_contact(Context& ctx, const Endpoint& e) {
   for (int attempt = 0;; ++attempt) {
     fc = FirstContact();
     fc.limited_at = limited;
-    Slot slot = ctx.acquire_slot(e.address);
+    Slot slot = ctx.acquire_slot(e.address, /*urgent=*/true);  // every later step waits for it
     if (!slot) {
       fc.no_slot = std::string(no_slot_text);
       break;
@@ -436,7 +437,10 @@ const FirstContact& first_contact(Context& ctx, const Endpoint& e) {
 }
 
 TlsAttempt establish_tls(Context& ctx, const Endpoint& e, const proto::TlsClientConfig& config) {
-  ReadySession ready = open_session(ctx, e, true, config);
+  SessionWanted wanted;
+  wanted.config = config;
+  wanted.urgent = true;  // cert.chain, and so every login, waits for tls.handshake
+  ReadySession ready = open_session(ctx, e, wanted);
   TlsAttempt out;
   out.kind = ready.kind;
   out.detail = ready.detail;

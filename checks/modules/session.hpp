@@ -74,12 +74,22 @@ struct ReadySession {
   int tag = 0;
 };
 
-/// Gives `e` a session greeted and (when `want_tls`) upgraded to TLS: an idle one of
-/// that endpoint's, else a new connection (the port probe's, where it left one).
-/// `config` other than the default (the legacy-protocol probes), or `fresh`, always
-/// connects anew: a user whose reused session broke under it tries once more on its own.
-ReadySession open_session(Context& ctx, const Endpoint& e, bool want_tls,
-                          const proto::TlsClientConfig& config = {}, bool fresh = false);
+/// What a user wants of a session.
+struct SessionWanted {
+  bool tls = true;  ///< upgrade with STARTTLS where the endpoint has it (false: plaintext on purpose)
+  /// Other than the default (the legacy-protocol probes): always a new connection.
+  proto::TlsClientConfig config = {};
+  /// A new connection: a user whose reused session broke under it tries once more.
+  bool fresh = false;
+  /// Ahead of the others waiting for a slot: what later steps wait for (the first
+  /// contact, the legacy-TLS probes) and the wrong-password login, whose answer the server
+  /// delays on purpose, so it sets the run's length.
+  bool urgent = false;
+};
+
+/// Gives `e` a session greeted and (when wanted) upgraded to TLS: an idle one of that
+/// endpoint's, else a new connection (the port probe's, where it left one).
+ReadySession open_session(Context& ctx, const Endpoint& e, const SessionWanted& wanted = {});
 
 /// Done with `ready`: a session still in the not-authenticated state and quiet goes back
 /// to its endpoint for the next user; any other is closed with a goodbye.

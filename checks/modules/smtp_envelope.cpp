@@ -110,7 +110,9 @@ EnvelopeProbe probe_on(ReadySession& ready, const std::string& from, const std::
 EnvelopeProbe probe_envelope(Context& ctx, std::string_view check, const Endpoint& e,
                              const std::string& from, const std::string& to) {
   for (const bool fresh : {false, true}) {
-    ReadySession ready = open_session(ctx, e, true, {}, fresh);
+    SessionWanted wanted;
+    wanted.fresh = fresh;
+    ReadySession ready = open_session(ctx, e, wanted);
     const bool usable = ready.conn && (ready.kind == TlsAttempt::Kind::ok ||
                                        ready.kind == TlsAttempt::Kind::no_starttls);
     if (!usable) {

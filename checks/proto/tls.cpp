@@ -1,9 +1,11 @@
 #include "checks/proto/tls.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509_vfy.h>
 
 #include <cstdlib>
+#include <optional>
 
 #include <Poco/Exception.h>
 #include <Poco/Net/NetException.h>
@@ -79,18 +81,159 @@ std::string version_name(int version) {
   }
 }
 
+namespace {
+
+/// One DER element: where its content starts and ends, and where the next one starts.
+struct Der {
+  const unsigned char* content = nullptr;
+  const unsigned char* end = nullptr;
+};
+
+/// Reads the element at `p` (tag `tag`) within [p, limit); nullopt when malformed. Only
+/// definite lengths, as DER has.
+std::optional<Der> der_element(const unsigned char*& p, const unsigned char* limit, unsigned char tag) {
+  if (limit - p < 2 || *p != tag) return std::nullopt;
+  ++p;
+  std::size_t length = *p++;
+  if (length & 0x80) {
+    const std::size_t bytes = length & 0x7f;
+    if (bytes == 0 || bytes > 4 || static_cast<std::size_t>(limit - p) < bytes) return std::nullopt;
+    length = 0;
+    for (std::size_t i = 0; i < bytes; ++i) length = (length << 8) | *p++;
+  }
+  if (static_cast<std::size_t>(limit - p) < length) return std::nullopt;
+  Der d{p, p + length};
+  p += length;
+  return d;
+}
+
+/// The subject Name of a DER certificate, decoded alone (no public key), or null.
+X509_NAME* subject_of(const std::string& der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  const auto* limit = p + der.size();
+  const auto cert = der_element(p, limit, 0x30);  // Certificate
+  if (!cert) return nullptr;
+  p = cert->content;
+  const auto tbs = der_element(p, cert->end, 0x30);  // TBSCertificate
+  if (!tbs) return nullptr;
+  p = tbs->content;
+  if (p < tbs->end && *p == 0xa0 && !der_element(p, tbs->end, 0xa0)) return nullptr;  // version
+  // serialNumber, signature, issuer, validity: skipped; then the subject.
+  for (const unsigned char tag : {0x02, 0x30, 0x30, 0x30}) {
+    if (!der_element(p, tbs->end, tag)) return nullptr;
+  }
+  const unsigned char* start = p;
+  if (!der_element(p, tbs->end, 0x30)) return nullptr;
+  return d2i_X509_NAME(nullptr, &start, p - start);
+}
+
+}  // namespace
+
+class BundleIndex {
+ public:
+  explicit BundleIndex(const std::string& file) {
+    BIO* bio = BIO_new_file(file.c_str(), "r");
+    if (bio == nullptr) return;
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* data = nullptr;
+    long length = 0;
+    while (PEM_read_bio(bio, &name, &header, &data, &length) == 1) {
+      const std::string kind = name;
+      if (kind == PEM_STRING_X509 || kind == PEM_STRING_X509_OLD || kind == PEM_STRING_X509_TRUSTED) {
+        Entry e;
+        e.der.assign(reinterpret_cast<const char*>(data), static_cast<std::size_t>(length));
+        e.trusted_form = kind == PEM_STRING_X509_TRUSTED;
+        e.subject = subject_of(e.der);
+        if (e.subject != nullptr) entries_.push_back(std::move(e));
+      }
+      OPENSSL_free(name);
+      OPENSSL_free(header);
+      OPENSSL_free(data);
+    }
+    BIO_free(bio);
+    ERR_clear_error();  // the end of the file reads as a "no start line" error
+  }
+
+  ~BundleIndex() {
+    for (auto& e : entries_) {
+      X509_NAME_free(e.subject);
+      X509_free(e.cert);
+    }
+  }
+
+  /// Adds every certificate with this subject to the store (decoding it the first
+  /// time) and puts one in `ret`: OpenSSL then finds them all in the store's cache.
+  bool find(X509_STORE* store, const X509_NAME* subject, X509_OBJECT* ret) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    X509* first = nullptr;
+    for (auto& e : entries_) {
+      if (X509_NAME_cmp(e.subject, subject) != 0) continue;
+      if (e.cert == nullptr && !e.failed) {
+        const auto* p = reinterpret_cast<const unsigned char*>(e.der.data());
+        const long n = static_cast<long>(e.der.size());
+        e.cert = e.trusted_form ? d2i_X509_AUX(nullptr, &p, n) : d2i_X509(nullptr, &p, n);
+        e.failed = e.cert == nullptr;
+        if (e.cert != nullptr) X509_STORE_add_cert(store, e.cert);
+      }
+      if (first == nullptr && e.cert != nullptr) first = e.cert;
+    }
+    ERR_clear_error();
+    return first != nullptr && X509_OBJECT_set1_X509(ret, first) == 1;
+  }
+
+  /// True when the bundle holds exactly this certificate.
+  bool contains(X509* cert) const {
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(cert, &der);
+    if (n <= 0) return false;
+    const std::string wanted(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n));
+    OPENSSL_free(der);
+    const X509_NAME* subject = X509_get_subject_name(cert);
+    for (const auto& e : entries_) {
+      if (X509_NAME_cmp(e.subject, subject) == 0 && e.der == wanted) return true;
+    }
+    return false;
+  }
+
+  static X509_LOOKUP_METHOD* method() {
+    static X509_LOOKUP_METHOD* m = [] {
+      X509_LOOKUP_METHOD* made = X509_LOOKUP_meth_new("mailready system bundle");
+      X509_LOOKUP_meth_set_get_by_subject(
+          made, [](X509_LOOKUP* lookup, X509_LOOKUP_TYPE type, const X509_NAME* name,
+                   X509_OBJECT* ret) -> int {
+            auto* index = static_cast<BundleIndex*>(X509_LOOKUP_get_method_data(lookup));
+            if (type != X509_LU_X509 || index == nullptr) return 0;
+            return index->find(X509_LOOKUP_get_store(lookup), name, ret) ? 1 : 0;
+          });
+      return made;
+    }();
+    return m;
+  }
+
+ private:
+  struct Entry {
+    std::string der;
+    bool trusted_form = false;
+    X509_NAME* subject = nullptr;
+    X509* cert = nullptr;  ///< decoded on first use
+    bool failed = false;
+  };
+  std::vector<Entry> entries_;
+  std::mutex mutex_;
+};
+
 // What X509_STORE_set_default_paths does (the bundle file, then the hashed directory,
-// each where SSL_CERT_FILE / SSL_CERT_DIR say), but remembering which certificates the
-// bundle brought, so cert.chain can tell a public root from a --ca-file one without
-// parsing the bundle a second time.
+// each where SSL_CERT_FILE / SSL_CERT_DIR say), with the bundle indexed instead of
+// decoded (BundleIndex), plus --ca-file decoded at once (it is small).
 TrustStore::TrustStore(const std::string& ca_file)
-    : store_(X509_STORE_new()), system_dir_(X509_STORE_new()) {
-  const auto file = env_or(X509_get_default_cert_file_env(), X509_get_default_cert_file());
+    : store_(X509_STORE_new()),
+      bundle_(std::make_unique<BundleIndex>(
+          env_or(X509_get_default_cert_file_env(), X509_get_default_cert_file()))),
+      system_dir_(X509_STORE_new()) {
   const auto dir = env_or(X509_get_default_cert_dir_env(), X509_get_default_cert_dir());
-  X509_STORE_load_file(store_, file.c_str());
-  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store_);
-  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
-    if (X509* cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i))) system_.push_back(cert);
+  if (X509_LOOKUP* lookup = X509_STORE_add_lookup(store_, BundleIndex::method())) {
+    X509_LOOKUP_set_method_data(lookup, bundle_.get());
   }
   add_hash_dir(store_, dir);
   add_hash_dir(system_dir_, dir);
@@ -104,9 +247,7 @@ TrustStore::~TrustStore() {
 }
 
 bool TrustStore::in_system_store(X509* cert) const {
-  for (X509* s : system_) {
-    if (X509_cmp(s, cert) == 0) return true;
-  }
+  if (bundle_->contains(cert)) return true;
   // Not in the bundle: perhaps in the hashed directory alone.
   std::lock_guard<std::mutex> lock(dir_mutex_);
   std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> sctx(X509_STORE_CTX_new(),
