@@ -27,53 +27,59 @@ std::chrono::milliseconds Context::elapsed() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
 }
 
+Context::Slots& Context::slots(const std::string& address) { return slots_[address]; }
+
+int Context::limit_of(const Slots& s) const {
+  return s.limit > 0 ? s.limit : std::max(1, options_.per_host);
+}
+
 Slot Context::acquire_slot(const std::string& address, bool urgent) {
   std::unique_lock<std::mutex> lock(mutex_);
+  Slots& s = slots(address);
   const auto free = [&] {
-    const auto lowered = limit_.find(address);
-    const int limit = lowered != limit_.end() ? lowered->second : std::max(1, options_.per_host);
-    return in_use_[address] < limit && (urgent || urgent_waiting_[address] == 0);
+    return s.in_use < limit_of(s) && (urgent || s.urgent_waiting == 0);
   };
-  if (urgent) ++urgent_waiting_[address];
+  auto& cv = urgent ? s.urgent_freed : s.freed;
+  if (urgent) ++s.urgent_waiting;
   bool got = true;
   if (deadline_) {
-    got = slot_freed_.wait_until(lock, *deadline_, free);
+    got = cv.wait_until(lock, *deadline_, free);
   } else {
-    slot_freed_.wait(lock, free);
+    cv.wait(lock, free);
   }
-  if (urgent) {
-    --urgent_waiting_[address];
-    slot_freed_.notify_all();  // the others may go now
-  }
+  if (urgent && --s.urgent_waiting == 0) s.freed.notify_all();  // the others may go again
   if (!got) return Slot(nullptr, address);
-  ++in_use_[address];
+  ++s.in_use;
   return Slot(this, address);
 }
 
 int Context::slots_in_use(const std::string& address) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  const auto it = in_use_.find(address);
-  return it == in_use_.end() ? 0 : it->second;
+  const auto it = slots_.find(address);
+  return it == slots_.end() ? 0 : it->second.in_use;
 }
 
 void Context::lower_slot_limit(const std::string& address, int limit) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const int current = limit_.count(address) > 0 ? limit_[address] : std::max(1, options_.per_host);
-  limit_[address] = std::max(1, std::min(current, limit));
+  Slots& s = slots(address);
+  s.limit = std::max(1, std::min(limit_of(s), limit));
 }
 
 int Context::slot_limit_seen(const std::string& address) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  const auto it = limit_.find(address);
-  return it == limit_.end() ? 0 : it->second;
+  const auto it = slots_.find(address);
+  return it == slots_.end() ? 0 : it->second.limit;
 }
 
 void Context::release_slot(const std::string& address) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    --in_use_[address];
+  std::lock_guard<std::mutex> lock(mutex_);
+  Slots& s = slots(address);
+  --s.in_use;
+  if (s.urgent_waiting > 0) {
+    s.urgent_freed.notify_one();
+  } else {
+    s.freed.notify_one();
   }
-  slot_freed_.notify_all();
 }
 
 std::vector<CheckResult> Context::results_of(std::string_view check_id) const {
@@ -87,7 +93,7 @@ void Context::publish(std::string_view check_id, const std::vector<CheckResult>&
     std::lock_guard<std::mutex> lock(mutex_);
     results_[std::string(check_id)] = results;
   }
-  done_.notify_all();
+  notify_done(check_id);
 }
 
 std::vector<Endpoint> Context::endpoints() const {
@@ -117,9 +123,11 @@ std::vector<CheckResult> Context::results_at(std::string_view check_id, const En
 
 void Context::await(std::string_view check_id, const Endpoint& e) const {
   std::unique_lock<std::mutex> lock(mutex_);
+  const auto cv = done_.find(check_id);
+  if (cv == done_.end()) return;  // not in this run
   const auto label = e.label();
-  done_.wait(lock, [&] {
-    if (in_run_.count(check_id) == 0 || results_.count(check_id) > 0) return true;
+  cv->second->wait(lock, [&] {
+    if (results_.count(check_id) > 0) return true;
     const auto it = partial_.find(check_id);
     return it != partial_.end() && it->second.count(label) > 0;
   });
@@ -127,7 +135,12 @@ void Context::await(std::string_view check_id, const Endpoint& e) const {
 
 void Context::begin_run(const std::vector<std::string_view>& check_ids) {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto id : check_ids) in_run_.emplace(id);
+  for (const auto id : check_ids) done_.emplace(std::string(id), std::make_unique<std::condition_variable>());
+}
+
+void Context::notify_done(std::string_view check_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (const auto cv = done_.find(check_id); cv != done_.end()) cv->second->notify_all();
 }
 
 void Context::publish_at(std::string_view check_id, const Endpoint& e,
@@ -138,7 +151,7 @@ void Context::publish_at(std::string_view check_id, const Endpoint& e,
     if (it == partial_.end()) it = partial_.emplace(std::string(check_id), decltype(it->second){}).first;
     it->second[e.label()] = results;
   }
-  done_.notify_all();
+  notify_done(check_id);
 }
 
 void Context::trace(std::string title, std::string transcript) {

@@ -113,6 +113,7 @@ class Context {
  private:
   friend class Slot;
   void release_slot(const std::string& address);
+  void notify_done(std::string_view check_id);
 
   Options options_;
   ProgressSink* progress_;
@@ -120,14 +121,23 @@ class Context {
   std::optional<Clock::time_point> deadline_;
 
   mutable std::mutex mutex_;
-  mutable std::condition_variable done_;
-  std::condition_variable slot_freed_;
-  std::map<std::string, int> in_use_;
-  std::map<std::string, int> limit_;  ///< lowered by servers that refused more of us
-  std::map<std::string, int> urgent_waiting_;
+  /// One per check of the run: a result published wakes only those waiting for that check.
+  std::map<std::string, std::unique_ptr<std::condition_variable>, std::less<>> done_;
+  /// One server address's connection slots. A freed slot wakes one waiter, an urgent
+  /// one first: with tens of sessions queued, waking them all per release was a
+  /// measurable part of a run's CPU.
+  struct Slots {
+    int in_use = 0;
+    int limit = 0;  ///< 0: --per-host; lowered by a server that refused more of us
+    int urgent_waiting = 0;
+    std::condition_variable urgent_freed;
+    std::condition_variable freed;
+  };
+  Slots& slots(const std::string& address);  ///< with mutex_ held
+  int limit_of(const Slots& s) const;
+  std::map<std::string, Slots> slots_;
   std::map<std::string, std::vector<CheckResult>, std::less<>> results_;
   std::map<std::string, std::map<std::string, std::vector<CheckResult>>, std::less<>> partial_;
-  std::set<std::string, std::less<>> in_run_;
   std::vector<Endpoint> endpoints_;
   std::map<std::type_index, std::shared_ptr<void>> cache_;
   std::vector<std::pair<std::string, std::string>> traces_;
