@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <set>
 #include <stdexcept>
@@ -23,6 +24,8 @@ using namespace mailready;
 using namespace std::chrono_literals;
 using mailready::testing::fake;
 using mailready::testing::FakeCheck;
+using mailready::testing::FakeEndpointCheck;
+using mailready::testing::fake_per_endpoint;
 
 /// A registry of fake checks, an Options for a target, and a log of the order in which
 /// the checks' bodies ran.
@@ -303,4 +306,174 @@ TEST_CASE_METHOD(RunnerFixture, "the report carries the version, a UTC start and
   CHECK(report.results.front().target == "mail.test");
   CHECK(std::regex_match(rfc3339_now(),
                          std::regex("20\\d\\d-[01]\\d-[0-3]\\dT[0-2]\\d:[0-5]\\d:[0-6]\\dZ")));
+}
+
+namespace {
+
+/// Two endpoints of one host: a slow one (993) and a quick one (587).
+const Endpoint slow_endpoint{"mail.test", "192.0.2.1", 993, Protocol::imap, TlsMode::implicit,
+                             Role::incoming};
+const Endpoint quick_endpoint{"mail.test", "192.0.2.1", 587, Protocol::smtp, TlsMode::starttls,
+                              Role::submission};
+
+/// A whole-run check that sets the run's endpoints, as dns.resolve does.
+std::unique_ptr<Check> endpoints_setter() {
+  return mailready::testing::fake("dns.resolve", {}, [](Context& ctx) {
+    ctx.set_endpoints({slow_endpoint, quick_endpoint});
+    return std::vector<CheckResult>{FakeCheck::passing(ctx, "dns.resolve")};
+  });
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(RunnerFixture,
+                 "a per-endpoint check goes ahead on an endpoint once its needs are done there",
+                 "[runner][per-endpoint]") {
+  registry_.add(endpoints_setter());
+  registry_.add(fake_per_endpoint("ports.reachability", {"dns.resolve"},
+                                  [&](Context& ctx, const Endpoint& e) {
+    if (e.port == 993) std::this_thread::sleep_for(200ms);  // a filtered port, say
+    logging("ports " + std::to_string(e.port))(ctx);
+    return std::vector<CheckResult>{FakeEndpointCheck::passing(ctx, "ports.reachability", e)};
+  }));
+  std::atomic<std::size_t> seen_at_quick{99};
+  registry_.add(fake_per_endpoint("smtp.greeting", {"ports.reachability"},
+                                  [&](Context& ctx, const Endpoint& e) {
+    if (e.port == 587) seen_at_quick = ctx.results_at("ports.reachability", e).size();
+    logging("greeting " + std::to_string(e.port))(ctx);
+    return std::vector<CheckResult>{FakeEndpointCheck::passing(ctx, "smtp.greeting", e)};
+  }));
+  const Report report = run();
+
+  // 587's greeting did not wait for 993's port probe; each endpoint saw its own need.
+  CHECK(ran_at("greeting 587") < ran_at("ports 993"));
+  CHECK(ran_at("ports 993") < ran_at("greeting 993"));
+  CHECK(seen_at_quick == 1);
+  // The report keeps the run's endpoint order within each check, whoever finished first.
+  std::vector<std::pair<std::string, int>> order;
+  for (const auto& r : report.results) order.emplace_back(r.check, r.endpoint ? r.endpoint->port : 0);
+  CHECK(order == std::vector<std::pair<std::string, int>>{{"dns.resolve", 0},
+                                                          {"ports.reachability", 993},
+                                                          {"ports.reachability", 587},
+                                                          {"smtp.greeting", 993},
+                                                          {"smtp.greeting", 587}});
+}
+
+TEST_CASE_METHOD(RunnerFixture, "a per-endpoint check that throws fails on that endpoint alone",
+                 "[runner][per-endpoint]") {
+  registry_.add(endpoints_setter());
+  registry_.add(fake_per_endpoint("tls.handshake", {"dns.resolve"},
+                                  [](Context& ctx, const Endpoint& e) -> std::vector<CheckResult> {
+    if (e.port == 993) throw std::runtime_error("bad record");
+    return {FakeEndpointCheck::passing(ctx, "tls.handshake", e)};
+  }));
+  const Report report = run();
+  REQUIRE(report.results.size() == 3);
+  const auto& thrown = report.results[1];
+  CHECK(thrown.status == Status::error);
+  CHECK(thrown.error == "check failed: bad record");
+  REQUIRE(thrown.endpoint);
+  CHECK(thrown.endpoint->port == 993);
+  CHECK(report.results[2].status == Status::pass);
+}
+
+TEST_CASE_METHOD(RunnerFixture,
+                 "conclude sees every endpoint's results and says why none applied",
+                 "[runner][per-endpoint]") {
+  registry_.add(endpoints_setter());
+  std::vector<int> concluded;
+  registry_.add(fake_per_endpoint(
+      "cert.chain", {"dns.resolve"},
+      [](Context& ctx, const Endpoint& e) {
+        return std::vector<CheckResult>{FakeEndpointCheck::passing(ctx, "cert.chain", e)};
+      },
+      [&](Context& ctx, std::vector<CheckResult> results) {
+        for (const auto& r : results) concluded.push_back(r.endpoint->port);
+        results.push_back(FakeCheck::passing(ctx, "cert.chain"));  // a host-level one
+        return results;
+      }));
+  registry_.add(fake_per_endpoint(
+      "imap.mailbox", {"dns.resolve"},
+      [](Context&, const Endpoint&) { return std::vector<CheckResult>{}; },
+      [](Context& ctx, std::vector<CheckResult> results) {
+        if (!results.empty()) return results;
+        CheckResult r = FakeCheck::passing(ctx, "imap.mailbox");
+        r.status = Status::skip;
+        r.error = "needs an accepted IMAP login";
+        return std::vector<CheckResult>{r};
+      }));
+  const Report report = run();
+  CHECK(concluded == std::vector<int>{993, 587});
+  REQUIRE(report.results.size() == 5);
+  CHECK_FALSE(report.results[3].endpoint);
+  const auto& none = only_result_of(report, "imap.mailbox");
+  CHECK(none.status == Status::skip);
+  CHECK(none.error == "needs an accepted IMAP login");
+}
+
+TEST_CASE_METHOD(RunnerFixture, "a per-endpoint check whose need only errored is one skip",
+                 "[runner][per-endpoint]") {
+  registry_.add(endpoints_setter());
+  registry_.add(fake_per_endpoint("ports.reachability", {"dns.resolve"},
+                                  [](Context& ctx, const Endpoint& e) {
+    CheckResult r = FakeEndpointCheck::passing(ctx, "ports.reachability", e);
+    r.status = Status::error;
+    r.error = "no route";
+    return std::vector<CheckResult>{r};
+  }));
+  registry_.add(fake_per_endpoint("smtp.greeting", {"ports.reachability"},
+                                  [](Context& ctx, const Endpoint& e) {
+    return std::vector<CheckResult>{FakeEndpointCheck::passing(ctx, "smtp.greeting", e)};
+  }));
+  const Report report = run();
+  const auto& greeting = only_result_of(report, "smtp.greeting");
+  CHECK(greeting.status == Status::skip);
+  CHECK(greeting.error == "needs ports.reachability, which failed to probe");
+}
+
+TEST_CASE_METHOD(RunnerFixture, "an endpoint can wait for another endpoint's result",
+                 "[runner][per-endpoint]") {
+  registry_.add(endpoints_setter());
+  registry_.add(fake_per_endpoint("auth.login", {"dns.resolve"}, [&](Context& ctx, const Endpoint& e) {
+    if (e.port == 993) std::this_thread::sleep_for(100ms);
+    return std::vector<CheckResult>{FakeEndpointCheck::passing(ctx, "auth.login", e)};
+  }));
+  std::atomic<std::size_t> seen{0};
+  registry_.add(fake_per_endpoint("imap.mailbox", {"auth.login"}, [&](Context& ctx, const Endpoint& e) {
+    if (e.port == 587) {
+      ctx.await("auth.login", slow_endpoint);
+      seen = ctx.results_at("auth.login", slow_endpoint).size();
+    }
+    return std::vector<CheckResult>{};
+  }));
+  run();
+  CHECK(seen == 1);
+}
+
+TEST_CASE("an urgent slot request goes before those already waiting", "[runner][context]") {
+  Options o;
+  o.per_host = 1;
+  Context ctx(o);
+  std::vector<std::string> order;
+  std::mutex order_mutex;
+  std::optional<Slot> held(ctx.acquire_slot("192.0.2.1"));
+  const auto waiter = [&](bool urgent, std::string name) {
+    return std::thread([&, urgent, name] {
+      Slot slot = ctx.acquire_slot("192.0.2.1", urgent);
+      std::lock_guard<std::mutex> lock(order_mutex);
+      order.push_back(name);
+    });
+  };
+  auto normal = waiter(false, "normal");
+  std::this_thread::sleep_for(50ms);  // the normal one is queued first
+  auto urgent = waiter(true, "urgent");
+  std::this_thread::sleep_for(50ms);
+  held.reset();
+  normal.join();
+  urgent.join();
+  CHECK(order == std::vector<std::string>{"urgent", "normal"});
+  // A server that allows fewer: the limit goes down, never up, and is remembered.
+  ctx.lower_slot_limit("192.0.2.1", 3);
+  CHECK(ctx.slot_limit_seen("192.0.2.1") == 1);
+  CHECK(ctx.slot_limit_seen("192.0.2.9") == 0);
 }
