@@ -76,6 +76,35 @@ def rejection_ms(result):
                if r["check"] == "auth.rejects-bad-password")
 
 
+def server_cpu():
+    """CPU seconds the lab's Dovecot and Postfix have used so far: every process of theirs,
+    with the children they have reaped (Dovecot's login processes live for one connection)."""
+    masters = []
+    for pidfile in list(LAB.glob("dovecot*/run/master.pid")) + [LAB / "postfix-queue/pid/master.pid"]:
+        try:
+            masters.append(int(pidfile.read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            pass
+    parent, times = {}, {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(d.name)] = int(fields[1])
+        times[int(d.name)] = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    total = 0
+    for pid, ticks in times.items():
+        p = pid
+        while p > 1 and p not in masters:
+            p = parent.get(p, 0)
+        if p in masters:
+            total += ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class Proxy:
     def __init__(self, delay_ms):
         self.stats = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
@@ -150,7 +179,9 @@ def main():
             order = jobs[i % len(jobs):] + jobs[:i % len(jobs)]  # alternate who goes first
             for name, via, argv in order:
                 proxy.counts()  # reset
+                before = server_cpu()
                 r = runner.run(argv)
+                r["server_cpu"] = server_cpu() - before
                 counted = proxy.counts()
                 if name == "composite":
                     if r["code"] != 0:
@@ -166,8 +197,8 @@ def main():
                     budget[name] = counted
                 figures[(name, via)].append(r)
                 print(f"  run {i + 1}: {name:<10} {'50ms RTT' if via else 'loopback':<9} "
-                      f"wall {r['wall']:.3f} s  cpu {r['cpu']:.3f} s  rss {r['rss_mb']:.1f} MB",
-                      file=sys.stderr, flush=True)
+                      f"wall {r['wall']:.3f} s  cpu {r['cpu']:.3f} s  rss {r['rss_mb']:.1f} MB  "
+                      f"servers' cpu {r['server_cpu']:.2f} s", file=sys.stderr, flush=True)
     finally:
         proxy.stop()
 
@@ -175,27 +206,34 @@ def main():
     for (name, via), runs in figures.items():
         summary[f"{name}{' 50ms' if via else ''}"] = {
             "wall": median([r["wall"] for r in runs]), "cpu": median([r["cpu"] for r in runs]),
-            "rss_mb": max(r["rss_mb"] for r in runs)}
+            "rss_mb": max(r["rss_mb"] for r in runs),
+            "server_cpu": median([r["server_cpu"] for r in runs])}
     floor = median(floors)
 
     print(f"\nmedians of {args.runs} alternated runs; host {HOST} (993 143 587 465 25, "
           f"every mechanism, a wrong password); {os.cpu_count()} cores")
-    print(f"{'':<22}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'connections':>13}{'TLS hellos':>12}{'resumed':>9}")
+    print(f"{'':<22}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'servers CPU s':>15}"
+          f"{'connections':>13}{'TLS hellos':>12}{'resumed':>9}")
     for key, s in summary.items():
         name = key.split()[0]
-        b = budget.get(name, {})
-        print(f"{key:<22}{s['wall']:>9.3f}{s['cpu']:>9.3f}{s['rss_mb']:>13.1f}"
+        b = budget.get(name, {}) if key.endswith("50ms") else {}
+        print(f"{key:<22}{s['wall']:>9.3f}{s['cpu']:>9.3f}{s['rss_mb']:>13.1f}{s['server_cpu']:>15.2f}"
               f"{b.get('connections', ''):>13}{b.get('client_hellos', ''):>12}{b.get('resumed', ''):>9}")
+    print("(connections, ClientHellos and resumed handshakes as counted by the relay, per run)")
     mr, mrp = summary["mailready"], summary["mailready 50ms"]
     comp, compp = summary["composite"], summary["composite 50ms"]
-    print(f"\nthe server's failed-login delay (mailready's rejection_ms, median): {floor:.3f} s")
+    print(f"\nthe server's failed-login delay (mailready's rejection_ms, median): {floor:.3f} s;"
+          f" at 50 ms RTT the floor is that plus ~6 round trips: {floor + 0.3:.3f} s")
     print(f"composite / mailready: CPU {comp['cpu'] / mr['cpu']:.1f}x, wall {comp['wall'] / mr['wall']:.1f}x"
           f" on loopback; wall {compp['wall'] / mrp['wall']:.1f}x at 50 ms RTT")
     targets = [
         ("CPU <= 0.10 s", mr["cpu"] <= 0.10, f"{mr['cpu']:.3f} s"),
         ("wall <= failed-login delay + 0.1 s (loopback)", mr["wall"] <= floor + 0.1,
          f"{mr['wall']:.3f} s vs {floor + 0.1:.3f} s"),
-        ("wall <= 1.2 s at 50 ms RTT", mrp["wall"] <= 1.2, f"{mrp['wall']:.3f} s"),
+        ("wall <= 1.2 s at 50 ms RTT (set for a 0.5 s failed-login delay)", mrp["wall"] <= 1.2,
+         f"{mrp['wall']:.3f} s"),
+        ("the same for this server: wall <= its delay + 0.7 s at 50 ms RTT",
+         mrp["wall"] <= floor + 0.7, f"{mrp['wall']:.3f} s vs {floor + 0.7:.3f} s"),
         (">= 5x faster than the composite at 50 ms RTT", compp["wall"] / mrp["wall"] >= 5,
          f"{compp['wall'] / mrp['wall']:.1f}x"),
         ("peak RSS <= 40 MB", max(mr["rss_mb"], mrp["rss_mb"]) <= 40,

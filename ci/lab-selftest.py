@@ -771,6 +771,44 @@ def cramonly_ntlmonly():
         check(f"{h} 587: AUTH PLAIN refused", code >= 500, (code, msg))
 
 
+def limited():
+    """limited.lab.test: one session at a time per client. A second concurrent SMTP
+    connection (587, 465, 25) gets 421 4.7.0 "too many connections" (Postfix anvil) while
+    the first is open; a second logged-in IMAP session gets NO [LIMIT] (Dovecot's
+    mail_max_userip_connections = 1); one at a time, everything works."""
+    h = "limited.lab.test"
+    for port, wrap in ((587, False), (465, True), (25, False)):
+        first = socket.create_connection((h, port), timeout=5)
+        second = socket.create_connection((h, port), timeout=5)
+        try:
+            if wrap:
+                first = ctx().wrap_socket(first, server_hostname=h)
+                second = ctx().wrap_socket(second, server_hostname=h)
+            one, two = first.recv(512).decode(), second.recv(512).decode()
+        finally:
+            first.close()
+            second.close()
+        check(f"{h} SMTP {port}: the first connection is greeted with 220", one.startswith("220 "), one)
+        check(f"{h} SMTP {port}: a second one at once gets 421 4.7.0 too many connections",
+              two.startswith("421 4.7.0") and "too many connections" in two, two)
+    time.sleep(0.5)  # anvil hears of the closes
+    a = imap_conn(h, 993)
+    typ = a.login("alice@lab.test", PW["alice"])[0]
+    check(f"{h} IMAP 993: the first login works", typ == "OK", typ)
+    b = imap_conn(h, 993)
+    try:
+        got = b.login("alice@lab.test", PW["alice"])[0]
+    except imaplib.IMAP4.error as e:
+        got = str(e)
+    check(f"{h} IMAP 993: a second logged-in session at once gets NO [LIMIT]",
+          "[LIMIT]" in got and "mail_max_userip_connections=1" in got, got)
+    a.logout()
+    try:
+        b.logout()
+    except (imaplib.IMAP4.abort, OSError):
+        pass  # Dovecot hung up after the refusal
+
+
 def auth_failures():
     """NTLMv1 and wrong passwords refused; each failure answered after the failure delay
     (0.5-1.0 s with auth_failure_delay = 1s), and no penalty builds up: a good login right
@@ -813,7 +851,7 @@ def auth_failures():
 
 for part in (names, imap, pop3, smtp, firewall, host_names, defect_tls, nostarttls, dark,
              auth_vectors, auth_offers, auth_scram, auth_ntlm, auth_carol, plainauth_nomech,
-             cramonly_ntlmonly, auth_failures):
+             cramonly_ntlmonly, limited, auth_failures):
     attempt(part.__name__, part)
 print(f"{'FAILED: ' + ', '.join(failures) if failures else 'all checks passed'}")
 sys.exit(1 if failures else 0)

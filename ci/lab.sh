@@ -48,6 +48,11 @@
 #                                        LOGINDISABLED, POP3 SASL CRAM-MD5, SMTP 587/465
 #                                        AUTH CRAM-MD5)
 #       ntlmonly.lab.test   127.0.10.43  the same with only NTLM (NTLMv2, ci/lab/ntlm_auth.py)
+#       limited.lab.test    127.0.10.44  one session at a time per client: a second concurrent
+#                                        SMTP connection on 25/587/465 gets "421 4.7.0 ... too
+#                                        many connections" (Postfix anvil), a second concurrent
+#                                        logged-in IMAP session "NO [LIMIT] Maximum
+#                                        number of connections from user+IP exceeded"
 #     Files: $LAB_DIR/pki/<name>/leaf.pem, leaf.key, served.pem (what the servers send).
 #     "ci/lab.sh status" lists the dates as built.
 #   dark.lab.test 127.0.10.30: every TCP port DROPped (filtered); nothing listens.
@@ -109,9 +114,14 @@ DOMAIN=lab.test
 #               serves Postfix's SASL on this host's 587 and 465
 #   cramonly    the same as nomech (own Dovecot, its auth socket for 587/465), CRAM-MD5 only
 #   ntlmonly    the same, NTLM only (NTLMv2, the lab's winbind helper)
+#   limited     valid chain; 1 connection per client and service (Postfix:
+#               smtpd_client_connection_count_limit on its listeners, no exceptions) and 1
+#               logged-in IMAP/POP3 session per user and client (Dovecot:
+#               mail_max_userip_connections for its address)
 DEFECT_HOSTS=(expired:127.0.10.31 selfsigned:127.0.10.32 nochain:127.0.10.33
   wrongname:127.0.10.34 weak:127.0.10.35 tls10:127.0.10.36 nostarttls:127.0.10.37
-  plainauth:127.0.10.38 nomech:127.0.10.39 cramonly:127.0.10.42 ntlmonly:127.0.10.43)
+  plainauth:127.0.10.38 nomech:127.0.10.39 cramonly:127.0.10.42 ntlmonly:127.0.10.43
+  limited:127.0.10.44)
 # Hosts with a Dovecot instance of their own (name:mechanisms), in $LAB_DIR/dovecot-<name>:
 # the mechanism list belongs to the auth process, not to an address.
 SOLO_HOSTS=(nomech:scram-sha-256 cramonly:cram-md5 ntlmonly:ntlm)
@@ -493,6 +503,7 @@ defect_text() {
     nomech) echo "only SCRAM-SHA-256 (IMAP, POP3, SMTP 587/465)" ;;
     cramonly) echo "only CRAM-MD5 (IMAP, POP3, SMTP 587/465)" ;;
     ntlmonly) echo "only NTLM (IMAP, POP3, SMTP 587/465)" ;;
+    limited) echo "1 session at a time per client (SMTP 421, IMAP NO [LIMIT])" ;;
   esac
 }
 
@@ -727,6 +738,10 @@ EOF
         # STARTTLS, for this address only (the login processes read it per local address).
         plainauth)
           echo "  disable_plaintext_auth = no" ;;
+        # One logged-in session per user and client address: a second login is answered
+        # NO [LIMIT] Maximum number of connections from user+IP exceeded.
+        limited)
+          echo "  mail_max_userip_connections = 1" ;;
       esac
       echo "}"
     } >>"$DOVECOT_DIR/dovecot.conf"
@@ -922,6 +937,11 @@ defect_master_cf() {
     [ "$h" = tls10 ] && o+="
   -o smtpd_tls_protocols=>=TLSv1
   -o smtpd_tls_mandatory_protocols=>=TLSv1"
+    # limited: anvil allows each client 1 connection per listener; no exceptions (the
+    # default exempts \$mynetworks, which holds the lab's client address).
+    [ "$h" = limited ] && o+="
+  -o smtpd_client_connection_count_limit=1
+  -o smtpd_client_event_limit_exceptions="
     # 25 offers STARTTLS (may); 587 requires it before anything, AUTH only after it.
     # nostarttls: no TLS at all on 25 and 587 (no STARTTLS in EHLO); 587 keeps AUTH, which
     # then is offered in the clear, as on a server whose TLS someone forgot.

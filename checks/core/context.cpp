@@ -6,7 +6,7 @@
 namespace mailready {
 
 Slot::~Slot() {
-  if (ctx_ != nullptr) ctx_->release_slot(address_);
+  if (ctx_ != nullptr) ctx_->release_slot(address_, port_);
 }
 
 Context::Context(Options options, ProgressSink* progress)
@@ -29,15 +29,15 @@ std::chrono::milliseconds Context::elapsed() const {
 
 Context::Slots& Context::slots(const std::string& address) { return slots_[address]; }
 
-int Context::limit_of(const Slots& s) const {
-  return s.limit > 0 ? s.limit : std::max(1, options_.per_host);
-}
-
-Slot Context::acquire_slot(const std::string& address, bool urgent) {
+Slot Context::acquire_slot(const std::string& address, int port, bool urgent) {
   std::unique_lock<std::mutex> lock(mutex_);
   Slots& s = slots(address);
   const auto free = [&] {
-    return s.in_use < limit_of(s) && (urgent || s.urgent_waiting == 0);
+    if (s.in_use >= std::max(1, options_.per_host)) return false;
+    if (const auto l = s.limit_at.find(port); l != s.limit_at.end() && s.in_use_at[port] >= l->second) {
+      return false;
+    }
+    return urgent || s.urgent_waiting == 0;
   };
   auto& cv = urgent ? s.urgent_freed : s.freed;
   if (urgent) ++s.urgent_waiting;
@@ -48,35 +48,55 @@ Slot Context::acquire_slot(const std::string& address, bool urgent) {
     cv.wait(lock, free);
   }
   if (urgent && --s.urgent_waiting == 0) s.freed.notify_all();  // the others may go again
-  if (!got) return Slot(nullptr, address);
+  if (!got) return Slot(nullptr, address, port);
   ++s.in_use;
-  return Slot(this, address);
+  ++s.in_use_at[port];
+  ++s.taken_at[port];
+  return Slot(this, address, port);
 }
 
-int Context::slots_in_use(const std::string& address) const {
+int Context::slots_taken(const std::string& address, int port) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto it = slots_.find(address);
-  return it == slots_.end() ? 0 : it->second.in_use;
+  if (it == slots_.end()) return 0;
+  const auto at = it->second.taken_at.find(port);
+  return at == it->second.taken_at.end() ? 0 : at->second;
 }
 
-void Context::lower_slot_limit(const std::string& address, int limit) {
+int Context::slots_in_use(const std::string& address, int port) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = slots_.find(address);
+  if (it == slots_.end()) return 0;
+  if (port == 0) return it->second.in_use;
+  const auto at = it->second.in_use_at.find(port);
+  return at == it->second.in_use_at.end() ? 0 : at->second;
+}
+
+void Context::lower_slot_limit(const std::string& address, int port, int limit) {
   std::lock_guard<std::mutex> lock(mutex_);
   Slots& s = slots(address);
-  s.limit = std::max(1, std::min(limit_of(s), limit));
+  const auto it = s.limit_at.find(port);
+  const int current = it == s.limit_at.end() ? std::max(1, options_.per_host) : it->second;
+  s.limit_at[port] = std::max(1, std::min(current, limit));
 }
 
-int Context::slot_limit_seen(const std::string& address) const {
+int Context::slot_limit_seen(const std::string& address, int port) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto it = slots_.find(address);
-  return it == slots_.end() ? 0 : it->second.limit;
+  if (it == slots_.end()) return 0;
+  const auto at = it->second.limit_at.find(port);
+  return at == it->second.limit_at.end() ? 0 : at->second;
 }
 
-void Context::release_slot(const std::string& address) {
+void Context::release_slot(const std::string& address, int port) {
   std::lock_guard<std::mutex> lock(mutex_);
   Slots& s = slots(address);
   --s.in_use;
+  --s.in_use_at[port];
   if (s.urgent_waiting > 0) {
     s.urgent_freed.notify_one();
+  } else if (!s.limit_at.empty()) {
+    s.freed.notify_all();  // a port under its own limit: wake them all, one of them can go
   } else {
     s.freed.notify_one();
   }

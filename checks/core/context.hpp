@@ -32,11 +32,14 @@ class ProgressSink {
 
 class Context;
 
-/// Holds one of an address's connection slots until destroyed.
+/// Holds one of an address's connection slots (for one of its ports) until destroyed.
 class Slot {
  public:
-  Slot(Context* ctx, std::string address) : ctx_(ctx), address_(std::move(address)) {}
-  Slot(Slot&& o) noexcept : ctx_(o.ctx_), address_(std::move(o.address_)) { o.ctx_ = nullptr; }
+  Slot(Context* ctx, std::string address, int port)
+      : ctx_(ctx), address_(std::move(address)), port_(port) {}
+  Slot(Slot&& o) noexcept : ctx_(o.ctx_), address_(std::move(o.address_)), port_(o.port_) {
+    o.ctx_ = nullptr;
+  }
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
   Slot& operator=(Slot&&) = delete;
@@ -47,6 +50,7 @@ class Slot {
  private:
   Context* ctx_;
   std::string address_;
+  int port_;
 };
 
 class Context {
@@ -65,16 +69,20 @@ class Context {
   bool expired() const;
   std::chrono::milliseconds elapsed() const;
 
-  /// Waits for one of `address`'s connection slots (--per-host). The returned Slot is
-  /// empty if the deadline passed first. `urgent` waiters are served before the others.
-  Slot acquire_slot(const std::string& address, bool urgent = false);
-  /// How many of `address`'s slots are held now.
-  int slots_in_use(const std::string& address) const;
-  /// From now on at most `limit` (>= 1) slots for `address`: the server said it allows
-  /// no more of our connections than that.
-  void lower_slot_limit(const std::string& address, int limit);
-  /// The limit a server imposed on us (0: none seen).
-  int slot_limit_seen(const std::string& address) const;
+  /// Waits for one of `address`'s connection slots (--per-host), for a session to `port`.
+  /// The returned Slot is empty if the deadline passed first. `urgent` waiters are served
+  /// before the others.
+  Slot acquire_slot(const std::string& address, int port = 0, bool urgent = false);
+  /// How many of `address`'s slots are held now for `port` (0: for all its ports).
+  int slots_in_use(const std::string& address, int port = 0) const;
+  /// How many slots for `address`:`port` this run has handed out so far.
+  int slots_taken(const std::string& address, int port) const;
+  /// From now on at most `limit` (>= 1) sessions at once to `address`:`port`: the server
+  /// said it allows no more of ours than that (servers count per service: Postfix per
+  /// listener, Dovecot per protocol).
+  void lower_slot_limit(const std::string& address, int port, int limit);
+  /// The limit a server imposed on us there (0: none seen).
+  int slot_limit_seen(const std::string& address, int port) const;
 
   /// The results of a check that already finished (empty if it did not run).
   std::vector<CheckResult> results_of(std::string_view check_id) const;
@@ -112,7 +120,7 @@ class Context {
 
  private:
   friend class Slot;
-  void release_slot(const std::string& address);
+  void release_slot(const std::string& address, int port);
   void notify_done(std::string_view check_id);
 
   Options options_;
@@ -127,14 +135,15 @@ class Context {
   /// one first: with tens of sessions queued, waking them all per release was a
   /// measurable part of a run's CPU.
   struct Slots {
-    int in_use = 0;
-    int limit = 0;  ///< 0: --per-host; lowered by a server that refused more of us
+    int in_use = 0;  ///< --per-host bounds this
+    std::map<int, int> in_use_at;  ///< by port
+    std::map<int, int> taken_at;   ///< by port, over the run
+    std::map<int, int> limit_at;   ///< by port, where a server refused more of us
     int urgent_waiting = 0;
     std::condition_variable urgent_freed;
     std::condition_variable freed;
   };
   Slots& slots(const std::string& address);  ///< with mutex_ held
-  int limit_of(const Slots& s) const;
   std::map<std::string, Slots> slots_;
   std::map<std::string, std::vector<CheckResult>, std::less<>> results_;
   std::map<std::string, std::map<std::string, std::vector<CheckResult>>, std::less<>> partial_;

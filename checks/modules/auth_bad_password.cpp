@@ -57,7 +57,7 @@ class AuthBadPassword final : public Check {
     r.facts["reply"] = a.reply;
     r.facts["rejection_ms"] = a.login_ms.count();
     r.duration = a.login_ms;
-    note_connection_limit(r, e, a.limited_at);
+    note_connection_limit(r, e, a.limit);
     if (a.kind == LoginAttempt::Kind::accepted) {
       r.findings.push_back(make_finding(
           "auth.accepts-bad-password",

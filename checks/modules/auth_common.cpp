@@ -135,7 +135,7 @@ LoggedIn log_in_once(Context& ctx, const Endpoint& e, const std::string& mechani
   LoggedIn out{LoginAttempt{}, open_session(ctx, e, wanted)};
   LoginAttempt& a = out.attempt;
   ReadySession& ready = out.ready;
-  a.limited_at = ready.limited_at;
+  a.limit = ready.limit;
   const bool usable = ready.kind == TlsAttempt::Kind::ok ||
                       (plaintext && ready.kind == TlsAttempt::Kind::no_starttls);
   if (!usable || !ready.conn) {
@@ -188,10 +188,10 @@ bool refused_as_too_many(const LoginAttempt& a) {
 LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
                 const std::string& user, const std::string& password, bool plaintext,
                 bool urgent) {
-  int limited = 0;
+  ConnectionLimit limit;
   bool fresh = false;
   for (int attempt = 0;; ++attempt) {
-    const int held = ctx.slots_in_use(e.address);  // ours, before this one
+    const int active = ctx.slots_in_use(e.address, e.port);  // ours there, before this one
     LoggedIn in = log_in_once(ctx, e, mechanism, user, password, plaintext, fresh, urgent);
     if (in.attempt.broken_reused && !fresh) {
       // An earlier user's session broke under us (the server had closed it): that says
@@ -200,15 +200,18 @@ LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
       fresh = true;
       continue;
     }
-    const bool refused = refused_as_too_many(in.attempt);
-    in.attempt.limited_at = refused ? 0 : std::max(in.attempt.limited_at, limited);
-    if (!refused || held <= 0 || attempt >= 4 || ctx.expired()) return in;
-    // Too many of ours at once: fewer from now on, wait for one to end, try again.
+    if (!refused_as_too_many(in.attempt)) {
+      if (limit.open > 0) in.attempt.limit = limit;
+      return in;
+    }
     in.ready.close();
     in.ready.conn.reset();
-    limited = held;
-    ctx.lower_slot_limit(e.address, held);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
+    const auto held = ours_counted(ctx, e, active);
+    if (!held || attempt >= 8 || ctx.expired()) return in;  // the refusal stands
+    // Too many of ours at once: fewer from now on, wait for one to end, try again.
+    limit = {*held, in.attempt.reply};
+    ctx.lower_slot_limit(e.address, e.port, *held);
+    wait_before_retry(attempt);
   }
 }
 

@@ -56,7 +56,7 @@ struct LoginAttempt {
   bool over_tls = true;
   bool server_verified = true;  ///< SCRAM: the server proved it knows the password
   bool tls_resumed = false;     ///< the session's TLS resumed an earlier one of the endpoint's
-  int limited_at = 0;           ///< >0: the server allowed only this many of our sessions
+  ConnectionLimit limit;        ///< a refusal for too many of ours, before this login
   bool broken_reused = false;   ///< the connection failed on a session an earlier user had
 };
 

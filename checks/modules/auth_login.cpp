@@ -91,7 +91,7 @@ class AuthLogin final : public Check {
     r.facts["login_ms"] = a.login_ms.count();
     r.facts["over_tls"] = a.over_tls;
     r.facts["tls_resumed"] = a.tls_resumed;
-    note_connection_limit(r, e, a.limited_at);
+    note_connection_limit(r, e, a.limit);
     r.facts["reply"] = a.reply;
     if (!a.code.empty()) r.facts["code"] = a.code;
     switch (a.kind) {

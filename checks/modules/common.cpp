@@ -101,13 +101,14 @@ void keep_transcript(Context& ctx, std::string_view check, const Endpoint& e,
   ctx.trace(fmt::format("{} {}", check, e.label()), std::move(text));
 }
 
-void note_connection_limit(CheckResult& r, const Endpoint& e, int limit) {
-  if (limit <= 0) return;
+void note_connection_limit(CheckResult& r, const Endpoint& e, const ConnectionLimit& limit) {
+  if (limit.open <= 0) return;
   r.findings.push_back(make_finding(
       "rate-limited", Severity::info,
-      fmt::format("{} refuses more than {} concurrent connection{} from this client; mailready "
-                  "waited for its turn", e.label(), limit, limit == 1 ? "" : "s"),
-      {{"limit", limit}}));
+      fmt::format("{} refused one more session while {} of ours were open or opening there "
+                  "({}); mailready waited for its turn and tried again",
+                  e.label(), limit.open, limit.reply),
+      {{"open_sessions", limit.open}, {"reply", limit.reply}}));
 }
 
 ChainStore& chain_store(Context& ctx) {

@@ -71,9 +71,9 @@ ChainStore& chain_store(Context& ctx);
 void keep_transcript(Context& ctx, std::string_view check, const Endpoint& e,
                      const std::vector<proto::TranscriptLine>& transcript, std::size_t from = 0);
 
-/// An info finding `rate-limited` when the server refused more than `limit` of our
-/// sessions at once and mailready waited for its turn (nothing when limit is 0).
-void note_connection_limit(CheckResult& r, const Endpoint& e, int limit);
+/// An info finding `rate-limited` when the server refused one more of our sessions and
+/// mailready waited for its turn (nothing when no refusal was seen).
+void note_connection_limit(CheckResult& r, const Endpoint& e, const ConnectionLimit& limit);
 
 /// Runs `work` for every item concurrently and returns the results in order.
 template <class Item, class Fn>

@@ -16,7 +16,7 @@ namespace {
 constexpr std::string_view no_slot_text = "run deadline reached while waiting for a connection slot";
 
 /// How often a refusal for too many connections is met by waiting and trying again.
-constexpr int max_limit_retries = 4;
+constexpr int max_limit_retries = 8;
 
 /// A session nobody uses right now, kept for the endpoint's next user.
 struct Idle {
@@ -336,36 +336,88 @@ TlsAttempt FirstContact::tls() const {
   return out;
 }
 
-ReadySession open_session(Context& ctx, const Endpoint& e, const SessionWanted& wanted) {
-  const bool want_tls = wanted.tls;
-  const auto& config = wanted.config;
-  int limited = 0;
+namespace {
+
+/// Closes the endpoint's idle sessions (the server counts them too); how many there were.
+int drop_idle(Context& ctx, const Endpoint& e) {
+  std::vector<Idle> idle;
+  {
+    auto& s = sessions(ctx);
+    std::lock_guard<std::mutex> lock(s.mutex);
+    idle.swap(s.endpoints[e.label()].idle);
+  }
+  for (auto& i : idle) say_goodbye(i.session, i.protocol, i.tag);
+  return static_cast<int>(idle.size());
+}
+
+}  // namespace
+
+/// After a refusal for too many of ours: how many of ours the server was counting then
+/// (those open throughout — some may have opened or closed meanwhile — and the idle ones,
+/// which it counts too), or nullopt when the refusal cannot be about ours: none open and
+/// none before at that port. With none open but some before, the server may still count
+/// one that has just closed (Postfix's anvil and Dovecot hear of a close a moment late).
+std::optional<int> ours_counted(Context& ctx, const Endpoint& e, int active_before) {
+  const int open = std::min(active_before, ctx.slots_in_use(e.address, e.port)) + drop_idle(ctx, e);
+  if (open > 0) return open;
+  if (ctx.slots_taken(e.address, e.port) > 1) return 1;
+  return std::nullopt;
+}
+
+void wait_before_retry(int attempt) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::min(400, 50 << attempt)));
+}
+
+namespace {
+
+/// A new session to `e` (`fc` says how far it got), or, with `take_idle_first`, an idle
+/// one of the endpoint's. A refusal for too many of ours, while others of ours are open
+/// there (the idle ones count: the server sees them), closes the idle ones, lowers the
+/// port's limit to what the server took, waits for a slot and tries again; the limit
+/// seen goes with the session. A refusal with nothing of ours open stands.
+ReadySession connect_within_limit(Context& ctx, const Endpoint& e, const SessionWanted& wanted,
+                                  bool take_idle_first, FirstContact& fc) {
+  ConnectionLimit limit;
   for (int attempt = 0;; ++attempt) {
-    Slot slot = ctx.acquire_slot(e.address, wanted.urgent);
+    fc = FirstContact();
+    fc.limit = limit;
+    Slot slot = ctx.acquire_slot(e.address, e.port, wanted.urgent);
     if (!slot) {
+      fc.no_slot = std::string(no_slot_text);
       ReadySession none;
       none.protocol = e.protocol;
-      none.detail = std::string(no_slot_text);
-      none.limited_at = limited;
+      none.detail = fc.no_slot;
+      none.limit = limit;
       return none;
     }
-    if (is_default(config) && !wanted.fresh) {
-      if (auto idle = take_idle(ctx, e, want_tls, slot)) {
-        idle->limited_at = limited;
+    if (take_idle_first && is_default(wanted.config) && !wanted.fresh) {
+      if (auto idle = take_idle(ctx, e, wanted.tls, slot)) {
+        idle->limit = limit;
         return std::move(*idle);
       }
     }
-    FirstContact fc;
-    const int held = ctx.slots_in_use(e.address) - 1;  // ours besides this one
-    ReadySession ready = connect_session(ctx, e, want_tls, config, std::move(slot), fc);
-    const bool refused = refused_as_too_many(fc);
-    ready.limited_at = refused ? 0 : limited;  // still refused: the greeting says so itself
-    if (!refused || held <= 0 || attempt >= max_limit_retries || ctx.expired()) return ready;
-    // Too many of ours: fewer at once from now on, and wait for one of them to end.
-    limited = held;
-    ctx.lower_slot_limit(e.address, held);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
+    const int active = ctx.slots_in_use(e.address, e.port) - 1;  // ours there besides this one
+    ReadySession ready = connect_session(ctx, e, wanted.tls, wanted.config, std::move(slot), fc);
+    if (!refused_as_too_many(fc)) {
+      ready.limit = limit;
+      return ready;
+    }
+    const auto held = ours_counted(ctx, e, active);
+    if (!held || attempt >= max_limit_retries || ctx.expired()) {
+      fc.limit = {};  // the refusal stands: the greeting check reports it as such
+      return ready;
+    }
+    limit = {*held, fc.imap_line.empty() ? fc.banner.raw() : fc.imap_line};
+    ctx.lower_slot_limit(e.address, e.port, *held);
+    wait_before_retry(attempt);
   }
+}
+
+}  // namespace
+
+ReadySession open_session(Context& ctx, const Endpoint& e, const SessionWanted& wanted) {
+  FirstContact fc;
+  return connect_within_limit(ctx, e, wanted, true, fc);
 }
 
 void release(Context& ctx, const Endpoint& e, ReadySession& ready, bool reusable) {
@@ -404,30 +456,12 @@ const FirstContact& first_contact(Context& ctx, const Endpoint& e) {
   lock.unlock();
 
   FirstContact fc;
-  std::optional<ReadySession> ready;
-  int limited = 0;
-  for (int attempt = 0;; ++attempt) {
-    fc = FirstContact();
-    fc.limited_at = limited;
-    Slot slot = ctx.acquire_slot(e.address, /*urgent=*/true);  // every later step waits for it
-    if (!slot) {
-      fc.no_slot = std::string(no_slot_text);
-      break;
-    }
-    const int held = ctx.slots_in_use(e.address) - 1;  // ours besides this one
-    ready.reset();
-    ready.emplace(connect_session(ctx, e, true, {}, std::move(slot), fc));
-    if (!refused_as_too_many(fc) || held <= 0 || attempt >= max_limit_retries || ctx.expired()) {
-      if (refused_as_too_many(fc)) fc.limited_at = 0;  // still refused: the greeting says so
-      break;
-    }
-    limited = held;
-    ctx.lower_slot_limit(e.address, held);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
-  }
+  SessionWanted wanted;
+  wanted.urgent = true;  // every later step of the endpoint waits for this one
+  ReadySession ready = connect_within_limit(ctx, e, wanted, false, fc);
   // PREAUTH is already past the point where anyone else could use the session.
   const bool reusable = fc.greeted && fc.imap.kind != proto::ImapGreeting::Kind::preauth;
-  if (ready) release(ctx, e, *ready, reusable);
+  release(ctx, e, ready, reusable);
 
   lock.lock();
   state.contact = std::move(fc);

@@ -53,6 +53,13 @@ struct TlsAttempt {
   std::string detail;
 };
 
+/// A server's refusal of one more of our sessions, had before mailready waited for its
+/// turn and tried again: how many of ours were open there then, and the server's words.
+struct ConnectionLimit {
+  int open = 0;  ///< 0: no refusal seen
+  std::string reply;
+};
+
 /// A session greeted and, where asked, upgraded to TLS: ready for commands.
 struct ReadySession {
   TlsAttempt::Kind kind = TlsAttempt::Kind::not_reached;
@@ -63,7 +70,7 @@ struct ReadySession {
   proto::SmtpCapabilities ehlo;            ///< SMTP: the latest EHLO
   Protocol protocol = Protocol::imap;
   bool reused = false;      ///< an earlier user's session, not a new connection
-  int limited_at = 0;       ///< >0: the server refused more than this many of our sessions
+  ConnectionLimit limit;    ///< a refusal for too many of ours, before this session
   std::size_t transcript_from = 0;  ///< where this user's part of the transcript starts
 
   /// The next IMAP tag ("m1", "m2", ...).
@@ -90,6 +97,13 @@ struct SessionWanted {
 /// Gives `e` a session greeted and (when wanted) upgraded to TLS: an idle one of that
 /// endpoint's, else a new connection (the port probe's, where it left one).
 ReadySession open_session(Context& ctx, const Endpoint& e, const SessionWanted& wanted = {});
+
+/// After a server refused one more of our sessions at `e`: how many of ours it was
+/// counting (closing the endpoint's idle ones, which it counts too), or nullopt when the
+/// refusal cannot be about ours. `active_before`: ours open there before the attempt.
+std::optional<int> ours_counted(Context& ctx, const Endpoint& e, int active_before);
+/// Waits a little longer after each refusal (50 ms, doubling, at most 400 ms).
+void wait_before_retry(int attempt);
 
 /// Done with `ready`: a session still in the not-authenticated state and quiet goes back
 /// to its endpoint for the next user; any other is closed with a goodbye.
@@ -121,7 +135,7 @@ struct FirstContact {
   std::optional<std::vector<std::string>> capabilities_after_tls;  ///< IMAP, when OK
   std::optional<proto::SmtpReply> ehlo_after_tls;                  ///< SMTP
   std::vector<proto::TranscriptLine> transcript;
-  int limited_at = 0;  ///< >0: refused for too many of our sessions, had at this many
+  ConnectionLimit limit;  ///< a refusal for too many of ours, before this session
 
   /// The TLS part the way a phone gets it (what tls.handshake judges).
   TlsAttempt tls() const;

@@ -55,7 +55,7 @@ class SmtpGreetingCheck final : public Check {
     CheckResult r = endpoint_result(ctx, info().id, e);
     r.facts["greeting_ok"] = false;
     const Severity weight = endpoint_weight(e, Severity::critical, Severity::warning);
-    note_connection_limit(r, e, fc.limited_at);
+    note_connection_limit(r, e, fc.limit);
 
     // Step 1: the connection, and TLS first on 465.
     if (!fc.no_slot.empty()) {

@@ -247,5 +247,40 @@ class SafetyRules(LabAuth):
         self.assertFalse(tried["PLAIN"]["facts"]["over_tls"])
 
 
+class ConnectionLimits(LabAuth):
+    """limited.lab.test allows each client one session at a time (Postfix anvil: a second
+    connection gets 421 4.7.0 ... too many connections; Dovecot: a second logged-in session
+    gets NO [LIMIT]). mailready's default --per-host is 10 and it logs in with every
+    mechanism at once: it must wait for its turn, not report the logins as failures."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.run_ = mailready("check", "limited.lab.test", "--from-inside", "--ca-file", CA,
+                             "--imap-starttls", "--user", ALICE, "--password-env", "LAB_PW",
+                             "--format", "json", env={"LAB_PW": password("alice")})
+
+    def test_every_login_is_the_true_result(self):
+        self.assertEqual(self.run_.rc, 0, self.run_.stdout[-3000:] + self.run_.stderr)
+        validate_schema(self.run_.report)
+        for port in (993, 143, 587, 465):
+            tried = logins(self.run_, port)
+            self.assertGreaterEqual(len(tried), 6, port)
+            refused = [m for m, r in tried.items() if not r["facts"]["accepted"]]
+            self.assertEqual(refused, [], (port, [tried[m] for m in refused]))
+        errors = [(r["check"], r.get("error")) for r in self.run_.report["results"]
+                  if r["status"] == "error"]
+        self.assertEqual(errors, [])
+
+    def test_the_limit_is_reported_as_info_with_the_server_words(self):
+        seen = [f for r in self.run_.report["results"] for f in r["findings"]
+                if f["id"] == "rate-limited"]
+        self.assertTrue(seen, "the server refused nothing? then the test proves nothing")
+        for f in seen:
+            self.assertEqual(f["severity"], "info")
+            self.assertGreaterEqual(f["evidence"]["open_sessions"], 1)
+            self.assertRegex(f["evidence"]["reply"], r"too many connections|\[LIMIT\]")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -459,7 +459,7 @@ TEST_CASE("an urgent slot request goes before those already waiting", "[runner][
   std::optional<Slot> held(ctx.acquire_slot("192.0.2.1"));
   const auto waiter = [&](bool urgent, std::string name) {
     return std::thread([&, urgent, name] {
-      Slot slot = ctx.acquire_slot("192.0.2.1", urgent);
+      Slot slot = ctx.acquire_slot("192.0.2.1", 0, urgent);
       std::lock_guard<std::mutex> lock(order_mutex);
       order.push_back(name);
     });
@@ -472,8 +472,25 @@ TEST_CASE("an urgent slot request goes before those already waiting", "[runner][
   normal.join();
   urgent.join();
   CHECK(order == std::vector<std::string>{"urgent", "normal"});
-  // A server that allows fewer: the limit goes down, never up, and is remembered.
-  ctx.lower_slot_limit("192.0.2.1", 3);
-  CHECK(ctx.slot_limit_seen("192.0.2.1") == 1);
-  CHECK(ctx.slot_limit_seen("192.0.2.9") == 0);
+}
+
+TEST_CASE("a server's limit on one port holds that port alone, and only goes down",
+          "[runner][context]") {
+  Options o;
+  o.per_host = 10;
+  o.deadline = 300ms;  // a request that cannot be had gives up then
+  Context ctx(o);
+  ctx.lower_slot_limit("192.0.2.1", 587, 3);
+  ctx.lower_slot_limit("192.0.2.1", 587, 1);
+  ctx.lower_slot_limit("192.0.2.1", 587, 5);
+  CHECK(ctx.slot_limit_seen("192.0.2.1", 587) == 1);
+  CHECK(ctx.slot_limit_seen("192.0.2.1", 993) == 0);
+  auto first = ctx.acquire_slot("192.0.2.1", 587);
+  auto other_port = ctx.acquire_slot("192.0.2.1", 993);
+  CHECK(static_cast<bool>(first));
+  CHECK(static_cast<bool>(other_port));
+  CHECK(ctx.slots_in_use("192.0.2.1") == 2);
+  CHECK(ctx.slots_in_use("192.0.2.1", 587) == 1);
+  auto second = ctx.acquire_slot("192.0.2.1", 587);  // waits until the deadline
+  CHECK_FALSE(static_cast<bool>(second));
 }
