@@ -55,21 +55,31 @@ Slot Context::acquire_slot(const std::string& address, int port, bool urgent) {
   return Slot(this, address, port);
 }
 
-int Context::slots_taken(const std::string& address, int port) const {
+int Context::slot_count(const std::string& address, int port,
+                        std::map<int, int> Slots::*which) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto it = slots_.find(address);
   if (it == slots_.end()) return 0;
-  const auto at = it->second.taken_at.find(port);
-  return at == it->second.taken_at.end() ? 0 : at->second;
+  const auto& counts = it->second.*which;
+  const auto at = counts.find(port);
+  return at == counts.end() ? 0 : at->second;
+}
+
+int Context::slots_taken(const std::string& address, int port) const {
+  return slot_count(address, port, &Slots::taken_at);
 }
 
 int Context::slots_in_use(const std::string& address, int port) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto it = slots_.find(address);
-  if (it == slots_.end()) return 0;
-  if (port == 0) return it->second.in_use;
-  const auto at = it->second.in_use_at.find(port);
-  return at == it->second.in_use_at.end() ? 0 : at->second;
+  if (port == 0) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = slots_.find(address);
+    return it == slots_.end() ? 0 : it->second.in_use;
+  }
+  return slot_count(address, port, &Slots::in_use_at);
+}
+
+int Context::slot_limit_seen(const std::string& address, int port) const {
+  return slot_count(address, port, &Slots::limit_at);
 }
 
 void Context::lower_slot_limit(const std::string& address, int port, int limit) {
@@ -78,14 +88,6 @@ void Context::lower_slot_limit(const std::string& address, int port, int limit) 
   const auto it = s.limit_at.find(port);
   const int current = it == s.limit_at.end() ? std::max(1, options_.per_host) : it->second;
   s.limit_at[port] = std::max(1, std::min(current, limit));
-}
-
-int Context::slot_limit_seen(const std::string& address, int port) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto it = slots_.find(address);
-  if (it == slots_.end()) return 0;
-  const auto at = it->second.limit_at.find(port);
-  return at == it->second.limit_at.end() ? 0 : at->second;
 }
 
 void Context::release_slot(const std::string& address, int port) {

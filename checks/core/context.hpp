@@ -144,6 +144,7 @@ class Context {
     std::condition_variable freed;
   };
   Slots& slots(const std::string& address);  ///< with mutex_ held
+  int slot_count(const std::string& address, int port, std::map<int, int> Slots::*which) const;
   std::map<std::string, Slots> slots_;
   std::map<std::string, std::vector<CheckResult>, std::less<>> results_;
   std::map<std::string, std::map<std::string, std::vector<CheckResult>>, std::less<>> partial_;

@@ -111,6 +111,50 @@ void note_connection_limit(CheckResult& r, const Endpoint& e, const ConnectionLi
       {{"open_sessions", limit.open}, {"reply", limit.reply}}));
 }
 
+bool judge_connection(CheckResult& r, const Endpoint& e, const FirstContact& fc, Severity weight) {
+  if (!fc.no_slot.empty()) {
+    r.status = Status::skip;
+    r.error = fc.no_slot;
+    return true;
+  }
+  if (fc.connect_failure) {
+    probe_error(r, "connect", *fc.connect_failure);
+    return true;
+  }
+  if (fc.implicit_tls_failure) {
+    r.facts["tls"] = tls_facts(*fc.implicit_tls_failure);
+    r.findings.push_back(make_finding(
+        "tls.handshake-failed", weight,
+        fmt::format("{}: the TLS handshake failed: {}", e.label(), fc.implicit_tls_failure->message),
+        {{"error", fc.implicit_tls_failure->message}}));
+    r.settle();
+    return true;
+  }
+  if (fc.implicit_tls) r.facts["tls"] = tls_facts(*fc.implicit_tls);
+  return false;
+}
+
+void no_greeting(CheckResult& r, const Endpoint& e, const proto::Failure& failure,
+                 std::string_view protocol, Severity weight) {
+  const bool garbage = failure.kind == proto::Failure::Kind::protocol;
+  r.facts["banner"] = nullptr;
+  r.findings.push_back(make_finding(
+      garbage ? "protocol.unexpected-greeting" : "protocol.no-greeting", weight,
+      fmt::format("{}: no {} greeting: {}", e.label(), protocol, failure.message),
+      {{"error", failure.message}}));
+  r.settle();
+}
+
+void starttls_handshake_failed(CheckResult& r, const Endpoint& e, const proto::Failure& failure,
+                               Severity weight) {
+  r.facts["tls"] = tls_facts(failure);
+  r.findings.push_back(make_finding(
+      "tls.handshake-failed", weight,
+      fmt::format("{}: the TLS handshake after STARTTLS failed: {}", e.label(), failure.message),
+      {{"error", failure.message}}));
+  r.settle();
+}
+
 ChainStore& chain_store(Context& ctx) {
   return *ctx.shared<ChainStore>([] { return std::make_shared<ChainStore>(); });
 }

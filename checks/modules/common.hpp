@@ -75,6 +75,19 @@ void keep_transcript(Context& ctx, std::string_view check, const Endpoint& e,
 /// mailready waited for its turn (nothing when no refusal was seen).
 void note_connection_limit(CheckResult& r, const Endpoint& e, const ConnectionLimit& limit);
 
+/// The part of the greeting checks' verdict before the greeting: no slot (skip), no
+/// connection (error), implicit TLS failed (tls.handshake-failed), else facts.tls.
+/// True when `r` is complete (nothing after the connection to judge).
+bool judge_connection(CheckResult& r, const Endpoint& e, const FirstContact& fc, Severity weight);
+
+/// protocol.no-greeting, or protocol.unexpected-greeting for garbage, from `failure`.
+void no_greeting(CheckResult& r, const Endpoint& e, const proto::Failure& failure,
+                 std::string_view protocol, Severity weight);
+
+/// facts.tls and tls.handshake-failed for a handshake after STARTTLS that failed.
+void starttls_handshake_failed(CheckResult& r, const Endpoint& e, const proto::Failure& failure,
+                               Severity weight);
+
 /// Runs `work` for every item concurrently and returns the results in order.
 template <class Item, class Fn>
 std::vector<CheckResult> for_each_concurrently(const std::vector<Item>& items, Fn work) {

@@ -45,35 +45,11 @@ class ImapGreetingCheck final : public Check {
     note_connection_limit(r, e, fc.limit);
 
     // Step 1: the connection, and TLS first on 993.
-    if (!fc.no_slot.empty()) {
-      r.status = Status::skip;
-      r.error = fc.no_slot;
-      return r;
-    }
-    if (fc.connect_failure) {
-      probe_error(r, "connect", *fc.connect_failure);
-      return r;
-    }
-    if (fc.implicit_tls_failure) {
-      r.facts["tls"] = tls_facts(*fc.implicit_tls_failure);
-      r.findings.push_back(make_finding(
-          "tls.handshake-failed", weight,
-          fmt::format("{}: the TLS handshake failed: {}", e.label(), fc.implicit_tls_failure->message),
-          {{"error", fc.implicit_tls_failure->message}}));
-      r.settle();
-      return r;
-    }
-    if (fc.implicit_tls) r.facts["tls"] = tls_facts(*fc.implicit_tls);
+    if (judge_connection(r, e, fc, weight)) return r;
 
     // Step 2: the greeting.
     if (fc.greeting_failure) {
-      const bool garbage = fc.greeting_failure->kind == proto::Failure::Kind::protocol;
-      r.facts["banner"] = nullptr;
-      r.findings.push_back(make_finding(
-          garbage ? "protocol.unexpected-greeting" : "protocol.no-greeting", weight,
-          fmt::format("{}: no IMAP greeting: {}", e.label(), fc.greeting_failure->message),
-          {{"error", fc.greeting_failure->message}}));
-      r.settle();
+      no_greeting(r, e, *fc.greeting_failure, "IMAP", weight);
       return r;
     }
     r.facts["banner"] = fc.imap_line;
@@ -113,13 +89,7 @@ class ImapGreetingCheck final : public Check {
         r.facts["tls"] = tls_facts(*fc.starttls_tls);
         if (fc.capabilities_after_tls) r.facts["capabilities_after_tls"] = *fc.capabilities_after_tls;
       } else if (fc.starttls_tls_failure) {
-        r.facts["tls"] = tls_facts(*fc.starttls_tls_failure);
-        r.findings.push_back(make_finding(
-            "tls.handshake-failed", weight,
-            fmt::format("{}: the TLS handshake after STARTTLS failed: {}", e.label(),
-                        fc.starttls_tls_failure->message),
-            {{"error", fc.starttls_tls_failure->message}}));
-        r.settle();
+        starttls_handshake_failed(r, e, *fc.starttls_tls_failure, weight);
         return r;
       }
     }

@@ -58,35 +58,11 @@ class SmtpGreetingCheck final : public Check {
     note_connection_limit(r, e, fc.limit);
 
     // Step 1: the connection, and TLS first on 465.
-    if (!fc.no_slot.empty()) {
-      r.status = Status::skip;
-      r.error = fc.no_slot;
-      return r;
-    }
-    if (fc.connect_failure) {
-      probe_error(r, "connect", *fc.connect_failure);
-      return r;
-    }
-    if (fc.implicit_tls_failure) {
-      r.facts["tls"] = tls_facts(*fc.implicit_tls_failure);
-      r.findings.push_back(make_finding(
-          "tls.handshake-failed", weight,
-          fmt::format("{}: the TLS handshake failed: {}", e.label(), fc.implicit_tls_failure->message),
-          {{"error", fc.implicit_tls_failure->message}}));
-      r.settle();
-      return r;
-    }
-    if (fc.implicit_tls) r.facts["tls"] = tls_facts(*fc.implicit_tls);
+    if (judge_connection(r, e, fc, weight)) return r;
 
     // Step 2: the banner.
     if (fc.greeting_failure) {
-      const bool garbage = fc.greeting_failure->kind == proto::Failure::Kind::protocol;
-      r.facts["banner"] = nullptr;
-      r.findings.push_back(make_finding(
-          garbage ? "protocol.unexpected-greeting" : "protocol.no-greeting", weight,
-          fmt::format("{}: no SMTP greeting: {}", e.label(), fc.greeting_failure->message),
-          {{"error", fc.greeting_failure->message}}));
-      r.settle();
+      no_greeting(r, e, *fc.greeting_failure, "SMTP", weight);
       return r;
     }
     const auto& reply = fc.banner;
@@ -126,13 +102,7 @@ class SmtpGreetingCheck final : public Check {
       if (e.tls == TlsMode::starttls) {
         r.facts["starttls"] = parsed.starttls;
         if (fc.starttls_tls_failure) {
-          r.facts["tls"] = tls_facts(*fc.starttls_tls_failure);
-          r.findings.push_back(make_finding(
-              "tls.handshake-failed", weight,
-              fmt::format("{}: the TLS handshake after STARTTLS failed: {}", e.label(),
-                          fc.starttls_tls_failure->message),
-              {{"error", fc.starttls_tls_failure->message}}));
-          r.settle();
+          starttls_handshake_failed(r, e, *fc.starttls_tls_failure, weight);
           return r;
         }
         if (fc.starttls_tried && !fc.starttls_failure && !fc.starttls_tls) {
