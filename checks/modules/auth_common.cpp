@@ -1,5 +1,7 @@
 #include "checks/modules/auth_common.hpp"
 
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <map>
 #include <thread>
@@ -10,6 +12,7 @@
 #include "checks/proto/auth.hpp"
 #include "checks/proto/imap.hpp"
 #include "checks/proto/sasl/sasl.hpp"
+#include "checks/tls/cert.hpp"
 
 namespace mailready::checks {
 namespace {
@@ -112,6 +115,24 @@ std::optional<LoginPlan> plan_login(const Context& ctx, const Endpoint& e) {
 
 namespace {
 
+/// Why this connection's certificate must not receive the password, or "". The login
+/// checks trusted the endpoint's first connection (cert.chain); a new connection's full
+/// handshake is held to the same: its leaf is the first one's, or its own chain verifies
+/// for the host name. (A reused or resumed session is the first one's server.)
+std::string untrusted_here(Context& ctx, const Endpoint& e, const ReadySession& ready) {
+  if (!ready.tls || ready.reused || ready.tls->resumed || ctx.options().insecure) return {};
+  const auto& chain = ready.tls->chain;
+  if (chain.sent.empty()) return "this connection's server sent no certificate: no password is sent to it";
+  const auto first = first_contact(ctx, e).tls();
+  const auto& known = first.session.chain.sent;
+  if (!known.empty() && X509_cmp(known.front().get(), chain.sent.front().get()) == 0) return {};
+  if (chain.errors.empty() && tls::hostname_matches(e.host, tls::describe(chain.sent.front().get(), "server"))) {
+    return {};
+  }
+  return "this connection's certificate is not the endpoint's first one and does not verify "
+         "for the host name: no password is sent to it";
+}
+
 /// One login on a session of `e`'s (new or idle).
 LoggedIn log_in_once(Context& ctx, const Endpoint& e, const std::string& mechanism,
                      const std::string& user, const std::string& password, bool plaintext,
@@ -144,6 +165,10 @@ LoggedIn log_in_once(Context& ctx, const Endpoint& e, const std::string& mechani
   }
   a.over_tls = ready.tls.has_value();
   a.tls_resumed = ready.tls && ready.tls->resumed;
+  if (const auto why = untrusted_here(ctx, e, ready); !why.empty()) {
+    a.detail = why;
+    return out;
+  }
   auto& session = ready.conn->session;
 
   const auto started = std::chrono::steady_clock::now();
