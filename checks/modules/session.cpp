@@ -91,8 +91,8 @@ Poco::Net::Session::Ptr resume_for(Context& ctx, const Endpoint& e) {
 }
 
 /// Keeps the first resumable TLS session an endpoint gives us.
-void remember_resumable(Context& ctx, const Endpoint& e, const proto::LineSession& session) {
-  auto resumable = proto::resumable_session(const_cast<proto::LineSession&>(session).socket());
+void remember_resumable(Context& ctx, const Endpoint& e, proto::LineSession& session) {
+  auto resumable = proto::resumable_session(session.socket());
   if (resumable.isNull()) return;
   auto& s = sessions(ctx);
   std::lock_guard<std::mutex> lock(s.mutex);
