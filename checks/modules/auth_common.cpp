@@ -242,12 +242,17 @@ LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
 
 LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint& e,
                            const std::string& mechanism, const std::string& user,
-                           const std::string& password, bool plaintext, bool urgent) {
+                           const std::string& password, bool plaintext, bool urgent,
+                           bool keep_if_accepted) {
   LoggedIn in = log_in(ctx, e, mechanism, user, password, plaintext, urgent);
   if (in.ready.conn) {
     keep_transcript(ctx, check, e, in.ready);
-    // Refused: still not authenticated, so the session serves the next user.
-    release(ctx, e, in.ready, in.attempt.kind == LoginAttempt::Kind::rejected);
+    if (keep_if_accepted && in.attempt.kind == LoginAttempt::Kind::accepted) {
+      keep_logged_in(ctx, e, mechanism, in.ready);
+    } else {
+      // Refused: still not authenticated, so the session serves the next user.
+      release(ctx, e, in.ready, in.attempt.kind == LoginAttempt::Kind::rejected);
+    }
   }
   return in.attempt;
 }

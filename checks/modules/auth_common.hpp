@@ -75,9 +75,11 @@ LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
 /// as the endpoint provides it (none when `plaintext` and the endpoint has none), and
 /// logs in with `mechanism` as `user` with `password`. Keeps the masked transcript for
 /// --trace under `check`. A refused login leaves the session for the next user. `urgent`
-/// goes ahead of the others waiting for a slot (see SessionWanted).
+/// goes ahead of the others waiting for a slot (see SessionWanted). `keep_if_accepted`:
+/// an accepted login's session is kept for the mailbox view (keep_logged_in).
 LoginAttempt attempt_login(Context& ctx, std::string_view check, const Endpoint& e,
                            const std::string& mechanism, const std::string& user,
-                           const std::string& password, bool plaintext, bool urgent = false);
+                           const std::string& password, bool plaintext, bool urgent = false,
+                           bool keep_if_accepted = false);
 
 }  // namespace mailready::checks

@@ -43,7 +43,10 @@ class AuthLogin final : public Check {
       return {r};
     }
     auto attempts = for_each_concurrently(plan->mechanisms, [&](const std::string& m) {
-      return attempt(ctx, *plan, m);
+      // imap.mailbox looks with the endpoint's first accepted mechanism: keep the first
+      // one's session for it (one logged-in session an endpoint, not the server's limit).
+      const bool keep = e.protocol == Protocol::imap && m == plan->mechanisms.front();
+      return attempt(ctx, *plan, m, keep);
     });
     // auth.failed is critical where nothing works on the endpoint, a warning where
     // another mechanism does (the phone can be set to that one).
@@ -80,13 +83,14 @@ class AuthLogin final : public Check {
   }
 
  private:
-  CheckResult attempt(Context& ctx, const LoginPlan& plan, const std::string& mechanism) const {
+  CheckResult attempt(Context& ctx, const LoginPlan& plan, const std::string& mechanism,
+                      bool keep_session) const {
     const Endpoint& e = plan.endpoint;
     CheckResult r = endpoint_result(ctx, info().id, e);
     r.facts["mechanism"] = mechanism;
     r.facts["iphone_setting"] = iphone_setting(mechanism);
     const auto a = attempt_login(ctx, info().id, e, mechanism, plan.user, ctx.options().password,
-                                 plan.plaintext);
+                                 plan.plaintext, false, keep_session);
     r.facts["accepted"] = a.kind == LoginAttempt::Kind::accepted;
     r.facts["login_ms"] = a.login_ms.count();
     r.facts["over_tls"] = a.over_tls;

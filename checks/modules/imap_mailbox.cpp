@@ -91,7 +91,15 @@ class ImapMailbox final : public Check {
                       bool plaintext) const {
     CheckResult r = endpoint_result(ctx, info().id, e);
     const auto& o = ctx.options();
-    LoggedIn in = log_in(ctx, e, mechanism, o.imap_user, o.password, plaintext);
+    // The login check's session of this mechanism, still logged in, else a login of our own.
+    std::optional<LoggedIn> got;
+    if (auto kept = take_logged_in(ctx, e, mechanism)) {
+      got.emplace(LoggedIn{LoginAttempt{}, std::move(*kept)});
+      got->attempt.kind = LoginAttempt::Kind::accepted;
+    } else {
+      got.emplace(log_in(ctx, e, mechanism, o.imap_user, o.password, plaintext));
+    }
+    LoggedIn& in = *got;
     if (in.attempt.kind != LoginAttempt::Kind::accepted) {
       r.status = Status::error;
       r.error = "login failed this time: " + (in.attempt.reply.empty() ? in.attempt.detail : in.attempt.reply);

@@ -32,6 +32,10 @@ struct Idle {
 struct EndpointState {
   std::optional<Poco::Net::StreamSocket> parked;  ///< the port probe's connection
   std::vector<Idle> idle;
+  /// An accepted login's session, for the mailbox view. Like an idle one it holds no
+  /// slot; a server that refuses one more of ours gets it closed (see drop_idle).
+  std::optional<Idle> logged_in;
+  std::string logged_in_with;  ///< its mechanism
   Poco::Net::Session::Ptr resume;  ///< a TLS session the server lets us resume
   bool contact_started = false;
   bool contact_done = false;
@@ -52,6 +56,7 @@ class Sessions {
   ~Sessions() {
     for (auto& [label, state] : endpoints) {
       for (auto& idle : state.idle) say_goodbye(idle.session, idle.protocol, idle.tag);
+      if (state.logged_in) say_goodbye(state.logged_in->session, state.logged_in->protocol, state.logged_in->tag);
       if (state.parked) state.parked->close();
     }
   }
@@ -338,13 +343,17 @@ TlsAttempt FirstContact::tls() const {
 
 namespace {
 
-/// Closes the endpoint's idle sessions (the server counts them too); how many there were.
+/// Closes the endpoint's idle sessions and the logged-in one kept for the mailbox view
+/// (the server counts them too); how many there were.
 int drop_idle(Context& ctx, const Endpoint& e) {
   std::vector<Idle> idle;
   {
     auto& s = sessions(ctx);
     std::lock_guard<std::mutex> lock(s.mutex);
-    idle.swap(s.endpoints[e.label()].idle);
+    auto& state = s.endpoints[e.label()];
+    idle.swap(state.idle);
+    if (state.logged_in) idle.push_back(std::move(*state.logged_in));
+    state.logged_in.reset();
   }
   for (auto& i : idle) say_goodbye(i.session, i.protocol, i.tag);
   return static_cast<int>(idle.size());
@@ -436,6 +445,53 @@ void release(Context& ctx, const Endpoint& e, ReadySession& ready, bool reusable
   }
   ready.close();
   ready.conn.reset();
+}
+
+void keep_logged_in(Context& ctx, const Endpoint& e, const std::string& mechanism, ReadySession& ready) {
+  if (!ready.conn) return;
+  // Where the server already refused one more of ours, a session kept aside would take
+  // the place of the logins still to come.
+  if (ctx.slot_limit_seen(e.address, e.port) == 0) {
+    auto& s = sessions(ctx);
+    std::lock_guard<std::mutex> lock(s.mutex);
+    auto& state = s.endpoints[e.label()];
+    if (!state.logged_in) {
+      state.logged_in = Idle{std::move(ready.conn->session), ready.protocol, ready.kind, ready.tls,
+                             std::move(ready.capabilities), std::move(ready.ehlo), ready.tag};
+      state.logged_in_with = mechanism;
+      ready.conn.reset();  // frees the slot: nobody is using it now
+      return;
+    }
+  }
+  ready.close();
+  ready.conn.reset();
+}
+
+std::optional<ReadySession> take_logged_in(Context& ctx, const Endpoint& e, const std::string& mechanism) {
+  std::optional<Idle> kept;
+  {
+    auto& s = sessions(ctx);
+    std::lock_guard<std::mutex> lock(s.mutex);
+    auto& state = s.endpoints[e.label()];
+    if (!state.logged_in || state.logged_in_with != mechanism) return std::nullopt;
+    kept.swap(state.logged_in);
+  }
+  Slot slot = ctx.acquire_slot(e.address, e.port);
+  if (!slot || !kept->session.quiet()) {
+    say_goodbye(kept->session, kept->protocol, kept->tag);
+    return std::nullopt;
+  }
+  kept->session.set_timeout(ctx.wait_budget());
+  ReadySession ready;
+  ready.protocol = e.protocol;
+  ready.kind = kept->kind;
+  ready.tls = kept->tls;
+  ready.capabilities = std::move(kept->capabilities);
+  ready.tag = kept->tag;
+  ready.reused = true;
+  ready.transcript_from = kept->session.transcript().size();
+  ready.conn.emplace(Connection{std::move(slot), std::move(kept->session)});
+  return ready;
 }
 
 void park_connection(Context& ctx, const Endpoint& e, Poco::Net::StreamSocket socket) {

@@ -109,6 +109,16 @@ void wait_before_retry(int attempt);
 /// to its endpoint for the next user; any other is closed with a goodbye.
 void release(Context& ctx, const Endpoint& e, ReadySession& ready, bool reusable = true);
 
+/// Keeps an accepted login's session (logged in with `mechanism`) for the endpoint's
+/// mailbox view, so imap.mailbox need not connect and log in again. One per endpoint, and
+/// none where the server has refused one more of ours; closed with a goodbye at the end of
+/// the run if nobody takes it, or when the server refuses one more of ours.
+void keep_logged_in(Context& ctx, const Endpoint& e, const std::string& mechanism, ReadySession& ready);
+
+/// The session keep_logged_in kept for `mechanism` at `e`, if it is still quiet, holding a
+/// slot again; nullopt otherwise.
+std::optional<ReadySession> take_logged_in(Context& ctx, const Endpoint& e, const std::string& mechanism);
+
 /// Hands the port probe's open connection to the endpoint's first session.
 void park_connection(Context& ctx, const Endpoint& e, Poco::Net::StreamSocket socket);
 
