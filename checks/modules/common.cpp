@@ -30,16 +30,6 @@ CheckResult nothing_to_do(const Context& ctx, std::string_view check, const std:
   return r;
 }
 
-std::vector<Endpoint> open_endpoints(const Context& ctx, Protocol protocol) {
-  std::vector<Endpoint> out;
-  for (const auto& r : ctx.results_of("ports.reachability")) {
-    if (r.endpoint && r.endpoint->protocol == protocol && r.facts.value("state", "") == "open") {
-      out.push_back(*r.endpoint);
-    }
-  }
-  return out;
-}
-
 bool port_open(const Context& ctx, const Endpoint& e) {
   for (const auto& r : ctx.results_at("ports.reachability", e)) {
     if (r.facts.value("state", "") == "open") return true;

@@ -31,9 +31,6 @@ CheckResult host_result(const Context& ctx, std::string_view check, const std::s
 CheckResult nothing_to_do(const Context& ctx, std::string_view check, const std::string& host,
                           std::string why);
 
-/// The endpoints ports.reachability found open, for one protocol.
-std::vector<Endpoint> open_endpoints(const Context& ctx, Protocol protocol);
-
 /// True when ports.reachability found `e` open.
 bool port_open(const Context& ctx, const Endpoint& e);
 

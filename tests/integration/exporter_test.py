@@ -279,14 +279,15 @@ class ExporterTest(unittest.TestCase):
                 return {frozenset(r["metric"].items()): float(r["value"][1])
                         for r in json.loads(body)["data"]["result"]}
 
-            # Both targets scraped at least once (scrape_interval 5 s, first at a random
-            # offset); 30 s at most.
+            # Both targets and the exporter's own /metrics scraped at least once (each job
+            # every 5 s, the first at a random offset of its own); 30 s at most.
             wanted = 'mailready_check_success{check="ports.reachability",port="465"}'
             deadline = time.monotonic() + 30
             seen = {}
             while time.monotonic() < deadline:
                 seen = {dict(k)["instance"]: v for k, v in query(wanted).items()}
-                if {"mail.lab.test", "fw.lab.test"} <= seen.keys():
+                if {"mail.lab.test", "fw.lab.test"} <= seen.keys() and \
+                        query('up{job="mailready_exporter"}'):
                     break
                 time.sleep(1)
             self.assertEqual(seen, {"mail.lab.test": 1, "fw.lab.test": 0},
