@@ -512,17 +512,28 @@ const FirstContact& first_contact(Context& ctx, const Endpoint& e) {
   lock.unlock();
 
   FirstContact fc;
-  SessionWanted wanted;
-  wanted.urgent = true;  // every later step of the endpoint waits for this one
-  ReadySession ready = connect_within_limit(ctx, e, wanted, false, fc);
-  // PREAUTH is already past the point where anyone else could use the session.
-  const bool reusable = fc.greeted && fc.imap.kind != proto::ImapGreeting::Kind::preauth;
-  release(ctx, e, ready, reusable);
-
+  // Whatever happens here, the checks waiting for this endpoint's first contact go on.
+  struct Done {
+    Sessions& s;
+    EndpointState& state;
+    FirstContact& fc;
+    ~Done() {
+      std::lock_guard<std::mutex> guard(s.mutex);
+      state.contact = std::move(fc);
+      state.contact_done = true;
+      s.contact_done.notify_all();
+    }
+  };
+  {
+    Done done{s, state, fc};
+    SessionWanted wanted;
+    wanted.urgent = true;  // every later step of the endpoint waits for this one
+    ReadySession ready = connect_within_limit(ctx, e, wanted, false, fc);
+    // PREAUTH is already past the point where anyone else could use the session.
+    const bool reusable = fc.greeted && fc.imap.kind != proto::ImapGreeting::Kind::preauth;
+    release(ctx, e, ready, reusable);
+  }
   lock.lock();
-  state.contact = std::move(fc);
-  state.contact_done = true;
-  s.contact_done.notify_all();
   return state.contact;
 }
 
