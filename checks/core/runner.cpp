@@ -45,16 +45,22 @@ CheckResult error_result(const Context& ctx, std::string_view id, const std::str
   return single_result(ctx, id, Status::error, fmt::format("check failed: {}", what));
 }
 
-/// Runs `fn`, turning whatever it throws into one error result.
+/// Runs `fn`, turning whatever it throws into one error result (about endpoint `at`,
+/// when given: the error is that endpoint's alone).
 template <class Fn>
-std::vector<CheckResult> guarded(const Context& ctx, std::string_view id, Fn fn) {
+std::vector<CheckResult> guarded(const Context& ctx, std::string_view id, Fn fn,
+                                 const Endpoint* at = nullptr) {
+  std::string what;
   try {
     return fn();
   } catch (const std::exception& e) {
-    return {error_result(ctx, id, e.what())};
+    what = e.what();
   } catch (...) {
-    return {error_result(ctx, id, "unknown exception")};
+    what = "unknown exception";
   }
+  CheckResult r = error_result(ctx, id, what);
+  if (at != nullptr) r.endpoint = *at;
+  return {r};
 }
 
 /// One run's bookkeeping: which checks are in it, which of them could not run, and a
@@ -137,14 +143,7 @@ class Run {
           r.endpoint = e;
           results.push_back(std::move(r));
         } else {
-          bool threw = false;
-          results = guarded(ctx_, info.id, [&] {
-            threw = true;
-            auto out = check.run_endpoint(ctx_, e);
-            threw = false;
-            return out;
-          });
-          if (threw) results.front().endpoint = e;  // the error is this endpoint's alone
+          results = guarded(ctx_, info.id, [&] { return check.run_endpoint(ctx_, e); }, &e);
         }
         stamp(results, started);
         ctx_.publish_at(info.id, e, results);
