@@ -49,6 +49,33 @@ void say_goodbye(proto::LineSession& session, Protocol protocol, int& tag) {
   session.close();
 }
 
+/// Sets a session aside as it stands (its slot goes when `ready.conn` is reset).
+Idle set_aside(ReadySession& ready) {
+  return Idle{std::move(ready.conn->session), ready.protocol, ready.kind, ready.tls,
+              std::move(ready.capabilities), std::move(ready.ehlo), ready.tag};
+}
+
+/// A session set aside, handed to its next user with `slot` (moved in only on success),
+/// if it is still quiet (the server has not spoken or left meanwhile); else it is closed.
+std::optional<ReadySession> take_up(Context& ctx, Idle& idle, Slot& slot) {
+  if (!slot || !idle.session.quiet()) {
+    say_goodbye(idle.session, idle.protocol, idle.tag);
+    return std::nullopt;
+  }
+  idle.session.set_timeout(ctx.wait_budget());
+  ReadySession ready;
+  ready.protocol = idle.protocol;
+  ready.kind = idle.kind;
+  ready.tls = idle.tls;
+  ready.capabilities = std::move(idle.capabilities);
+  ready.ehlo = std::move(idle.ehlo);
+  ready.tag = idle.tag;
+  ready.reused = true;
+  ready.transcript_from = idle.session.transcript().size();
+  ready.conn.emplace(Connection{std::move(slot), std::move(idle.session)});
+  return ready;
+}
+
 /// Every endpoint's shared state for one run. The idle sessions and parked connections
 /// are closed when the run's Context goes.
 class Sessions {
@@ -257,22 +284,7 @@ std::optional<ReadySession> take_idle(Context& ctx, const Endpoint& e, bool want
     Idle taken = std::move(*it);
     idle.erase(it);
     lock.unlock();
-    if (!taken.session.quiet()) {  // the server spoke or left meanwhile: not for reuse
-      say_goodbye(taken.session, e.protocol, taken.tag);
-      return std::nullopt;
-    }
-    taken.session.set_timeout(ctx.wait_budget());
-    ReadySession ready;
-    ready.protocol = e.protocol;
-    ready.kind = taken.kind;
-    ready.tls = taken.tls;
-    ready.capabilities = std::move(taken.capabilities);
-    ready.ehlo = std::move(taken.ehlo);
-    ready.tag = taken.tag;
-    ready.reused = true;
-    ready.transcript_from = taken.session.transcript().size();
-    ready.conn.emplace(Connection{std::move(slot), std::move(taken.session)});
-    return ready;
+    return take_up(ctx, taken, slot);
   }
   return std::nullopt;
 }
@@ -437,8 +449,7 @@ void release(Context& ctx, const Endpoint& e, ReadySession& ready, bool reusable
     std::lock_guard<std::mutex> lock(s.mutex);
     auto& idle = s.endpoints[e.label()].idle;
     if (idle.size() < 2) {
-      idle.push_back(Idle{std::move(ready.conn->session), ready.protocol, ready.kind, ready.tls,
-                          std::move(ready.capabilities), std::move(ready.ehlo), ready.tag});
+      idle.push_back(set_aside(ready));
       ready.conn.reset();  // frees the slot: an idle session is no active probe
       return;
     }
@@ -456,8 +467,7 @@ void keep_logged_in(Context& ctx, const Endpoint& e, const std::string& mechanis
     std::lock_guard<std::mutex> lock(s.mutex);
     auto& state = s.endpoints[e.label()];
     if (!state.logged_in) {
-      state.logged_in = Idle{std::move(ready.conn->session), ready.protocol, ready.kind, ready.tls,
-                             std::move(ready.capabilities), std::move(ready.ehlo), ready.tag};
+      state.logged_in = set_aside(ready);
       state.logged_in_with = mechanism;
       ready.conn.reset();  // frees the slot: nobody is using it now
       return;
@@ -477,21 +487,7 @@ std::optional<ReadySession> take_logged_in(Context& ctx, const Endpoint& e, cons
     kept.swap(state.logged_in);
   }
   Slot slot = ctx.acquire_slot(e.address, e.port);
-  if (!slot || !kept->session.quiet()) {
-    say_goodbye(kept->session, kept->protocol, kept->tag);
-    return std::nullopt;
-  }
-  kept->session.set_timeout(ctx.wait_budget());
-  ReadySession ready;
-  ready.protocol = e.protocol;
-  ready.kind = kept->kind;
-  ready.tls = kept->tls;
-  ready.capabilities = std::move(kept->capabilities);
-  ready.tag = kept->tag;
-  ready.reused = true;
-  ready.transcript_from = kept->session.transcript().size();
-  ready.conn.emplace(Connection{std::move(slot), std::move(kept->session)});
-  return ready;
+  return take_up(ctx, *kept, slot);
 }
 
 void park_connection(Context& ctx, const Endpoint& e, Poco::Net::StreamSocket socket) {
