@@ -63,9 +63,22 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
   std::vector<std::string> skip;
   std::vector<std::string> pins;
   std::vector<int> fallback;
-  check->add_option("host", o.target, "The mail host the phones are configured with")
-      ->required()
+  auto* host_opt = check->add_option("host", o.target, "The mail host the phones are configured with")
       ->type_name("HOST");
+  auto* targets_opt = check->add_option("--targets", inv.targets_file,
+                    "Check every deployment in FILE ('-': stdin): one host per line, or the "
+                    "exporter's JSON config with its \"targets\"; instead of HOST")
+      ->type_name("FILE");
+  targets_opt->excludes(host_opt);
+  check->add_option("--parallel", inv.parallel, "With --targets: targets checked at once")
+      ->default_val(inv.parallel)
+      ->type_name("N")
+      ->check(CLI::Range(1, 256));
+  check->add_option("--max-connections", inv.max_connections,
+                    "With --targets: connections open at once over all servers")
+      ->default_val(inv.max_connections)
+      ->type_name("N")
+      ->check(CLI::Range(1, 4096));
   check->add_option("--imap-host", o.imap_host, "IMAP host, when it differs from HOST")
       ->type_name("HOST");
   check->add_option("--smtp-host", o.smtp_host, "SMTP (submission) host, when it differs from HOST")
@@ -254,10 +267,19 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
   if (o.smtp_user.empty()) o.smtp_user = user;
   o.trace = !inv.trace_file.empty();
   inv.password_source = password_source;
+  if (inv.targets_file == "-" && password_source.stdin_) {
+    return usage("--targets - and --password-stdin both want standard input; give one a file");
+  }
   inv.oauth_token_env = token_env;
-  if (o.imap_host.empty()) o.imap_host = o.target;
-  if (o.smtp_host.empty()) o.smtp_host = o.target;
+  if (inv.targets_file.empty() && o.target.empty()) {
+    return usage("give the HOST to check, or --targets FILE");
+  }
+  if (inv.targets_file.empty()) {
+    if (o.imap_host.empty()) o.imap_host = o.target;
+    if (o.smtp_host.empty()) o.smtp_host = o.target;
+  }
   for (const auto* h : {&o.target, &o.imap_host, &o.smtp_host}) {
+    if (h->empty() && !inv.targets_file.empty()) continue;  // each target's own
     if (!proto::is_host_name(*h)) return usage(fmt::format("'{}' is not a host name or IP address", *h));
   }
   // The reports: --format/--output unless only --report was given, then each --report.

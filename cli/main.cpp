@@ -19,6 +19,7 @@
 #include "checks/modules/findings.hpp"
 #include "checks/modules/modules.hpp"
 #include "cli/command_line.hpp"
+#include "cli/fleet.hpp"
 #include "cli/output.hpp"
 #include "reports/reporters.hpp"
 
@@ -96,6 +97,10 @@ int check(const cli::Invocation& invocation) {
   const auto registry = checks::default_registry();
   const auto selected = registry.select(inv.options.only, inv.options.skip);
 
+  // A fleet's file first: a bad one stops the run before a password is asked for.
+  std::optional<cli::TargetList> fleet;
+  if (!inv.targets_file.empty()) fleet = cli::load_targets(inv.targets_file);
+
   // Secrets are read now, after the command line was found good, and only when needed.
   auto& o = inv.options;
   if (!o.imap_user.empty() || !o.smtp_user.empty()) {
@@ -105,6 +110,8 @@ int check(const cli::Invocation& invocation) {
   if (!inv.oauth_token_env.empty()) {
     o.oauth_token = cli::read_env_secret(inv.oauth_token_env, "--oauth-token-env");
   }
+  if (fleet) return cli::run_fleet(inv, *fleet);
+
   std::unique_ptr<cli::Output> trace;
   if (!inv.trace_file.empty()) trace = std::make_unique<cli::Output>(inv.trace_file);
 

@@ -236,15 +236,19 @@ ServeConfig parse_serve_config(const json& document) {
     config.modules.emplace(name, parse_module(name, value, where));
   }
 
-  if (const json* targets = find(document, "targets")) {
-    if (!targets->is_object()) fail("targets", "must be an object of target names");
-    for (const auto& [name, value] : targets->items()) {
-      const std::string where = member("targets", name);
-      if (!proto::is_host_name(name)) fail(where, "a target is a host name or IP address");
-      config.targets.emplace(name, parse_target(name, value, where));
-    }
-  }
+  if (const json* targets = find(document, "targets")) config.targets = parse_targets(*targets);
   return config;
+}
+
+std::map<std::string, TargetConfig> parse_targets(const json& targets) {
+  if (!targets.is_object()) fail("targets", "must be an object of target names");
+  std::map<std::string, TargetConfig> out;
+  for (const auto& [name, value] : targets.items()) {
+    const std::string where = member("targets", name);
+    if (!proto::is_host_name(name)) fail(where, "a target is a host name or IP address");
+    out.emplace(name, parse_target(name, value, where));
+  }
+  return out;
 }
 
 ServeConfig load_serve_config(const std::string& path) {

@@ -73,6 +73,10 @@ struct ServeConfig {
   bool allow_any_target = false;
 };
 
+/// The "targets" object of an exporter config (a `--targets` file may be one): each
+/// member a TargetConfig, passwords read now. Throws ConfigError naming the first problem.
+std::map<std::string, TargetConfig> parse_targets(const nlohmann::json& targets);
+
 /// Validates a parsed document. Throws ConfigError naming the first problem: an unknown
 /// key anywhere, a value of the wrong type or out of range, a bad host name or --resolve
 /// pin, a ca_file that cannot be read, or no modules at all. Check ids in only / skip are

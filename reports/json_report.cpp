@@ -69,10 +69,11 @@ std::string ndjson_result_line(const CheckResult& result) {
   return j.dump(-1, ' ', false, replace_invalid);
 }
 
-std::string ndjson_summary_line(const Report& report) {
+std::string ndjson_summary_line(const Report& report, std::string_view target) {
   nlohmann::json j = to_json(report);
   j["results"] = report.results.size();
   nlohmann::json out = {{"type", "summary"}};
+  if (!target.empty()) out["target"] = target;
   out.update(j);
   return out.dump(-1, ' ', false, replace_invalid);
 }

@@ -277,4 +277,23 @@ void write_junit(const Report& report, std::ostream& out, const RenderOptions& /
   out << "</testsuites>\n";
 }
 
+void write_junit_suite(const Report& report, std::ostream& out) {
+  Counts counts;
+  for (const auto& r : report.results) counts.add(r);
+  const std::string target = report.results.empty() ? "" : report.results.front().target;
+  const std::string timestamp = junit_timestamp(report.started_at);
+  out << fmt::format(
+      "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" "
+      "time=\"{}\"{}>\n",
+      attr(target), counts.tests, counts.failures, counts.errors, counts.skipped,
+      seconds(report.duration), timestamp.empty() ? "" : fmt::format(" timestamp=\"{}\"", timestamp));
+  out << "    <properties>\n";
+  out << fmt::format("      <property name=\"target\" value=\"{}\"/>\n", attr(target));
+  out << fmt::format("      <property name=\"verdict\" value=\"{}\"/>\n",
+                     attr(to_string(verdict_of(report))));
+  out << "    </properties>\n";
+  for (const auto& r : report.results) write_testcase(r, out);
+  out << "  </testsuite>\n";
+}
+
 }  // namespace mailready::report

@@ -95,12 +95,14 @@ class Family {
     }
   }
 
-  void write(std::ostream& out) const {
-    if (samples_.empty()) return;
-    out << fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name_, escape_help(help_), name_);
+  /// The HELP and TYPE lines, and the samples (empty when there are none).
+  PrometheusFamily text() const {
+    PrometheusFamily f;
+    f.header = fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name_, escape_help(help_), name_);
     for (const auto& [labels, value] : samples_) {
-      out << fmt::format("{}{} {}\n", name_, labels, number(value));
+      f.samples += fmt::format("{}{} {}\n", name_, labels, number(value));
     }
+    return f;
   }
 
  private:
@@ -207,7 +209,7 @@ double seconds(double ms) {
 
 }  // namespace
 
-void write_prometheus(const Report& report, std::ostream& out, const RenderOptions& /*options*/) {
+std::vector<PrometheusFamily> prometheus_families(const Report& report) {
   const std::string target = report.results.empty() ? "" : report.results.front().target;
   const Labels run = {{"target", target}};
   const Verdict verdict = verdict_of(report);
@@ -279,9 +281,17 @@ void write_prometheus(const Report& report, std::ostream& out, const RenderOptio
                  per_severity[static_cast<int>(s)]);
   }
 
+  std::vector<PrometheusFamily> out;
   for (const Family* f : {&up, &verdict_family, &started, &duration, &findings, &success, &status,
                           &connect, &tls, &login, &not_after}) {
-    f->write(out);
+    out.push_back(f->text());
+  }
+  return out;
+}
+
+void write_prometheus(const Report& report, std::ostream& out, const RenderOptions& /*options*/) {
+  for (const auto& f : prometheus_families(report)) {
+    if (!f.samples.empty()) out << f.header << f.samples;
   }
 }
 

@@ -32,7 +32,8 @@ void write_json(const Report& report, std::ostream& out, const RenderOptions& op
 std::string ndjson_result_line(const CheckResult& result);
 /// The closing NDJSON line: {"type":"summary", schema_version, tool, started_at,
 /// duration_ms, verdict, exit_code, results: N}, no newline.
-std::string ndjson_summary_line(const Report& report);
+/// `target`: the deployment's name, added as "target" (a fleet's per-target summaries).
+std::string ndjson_summary_line(const Report& report, std::string_view target = {});
 /// The whole report as NDJSON: one line per result, then the summary line. (The CLI
 /// streams the result lines as checks finish instead.)
 void write_ndjson(const Report& report, std::ostream& out, const RenderOptions& options);
@@ -55,6 +56,20 @@ void write_nagios(const Report& report, std::ostream& out, const RenderOptions& 
 /// mailready_up, per-result mailready_check_success / mailready_check_status, findings per
 /// severity, connect / TLS / login durations, certificate not-after, run duration, verdict.
 void write_prometheus(const Report& report, std::ostream& out, const RenderOptions& options);
+
+/// One metric family of a Prometheus report: its HELP and TYPE lines, and its sample
+/// lines (empty when the report has none of it).
+struct PrometheusFamily {
+  std::string header;
+  std::string samples;
+};
+/// The families write_prometheus writes, always the same ones in the same order, so the
+/// samples of many reports can be grouped under one header each (a fleet's report).
+std::vector<PrometheusFamily> prometheus_families(const Report& report);
+
+/// One <testsuite> named after the report's target, with every result as a testcase: a
+/// fleet's JUnit report has one per target.
+void write_junit_suite(const Report& report, std::ostream& out);
 
 /// A named output format.
 struct Format {

@@ -6,11 +6,110 @@
 namespace mailready {
 
 Slot::~Slot() {
-  if (ctx_ != nullptr) ctx_->release_slot(address_, port_);
+  if (budget_ != nullptr) budget_->release(address_, port_);
 }
 
-Context::Context(Options options, ProgressSink* progress)
-    : options_(std::move(options)), progress_(progress), started_(Clock::now()) {
+Slot ConnectionBudget::acquire(const std::string& address, int port, bool urgent,
+                               const std::optional<Clock::time_point>& deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  Slots& s = slots_[address];
+  const auto free = [&] {
+    if (s.in_use >= per_host_) return false;
+    if (const auto l = s.limit_at.find(port); l != s.limit_at.end() && s.in_use_at[port] >= l->second) {
+      return false;
+    }
+    return urgent || s.urgent_waiting == 0;
+  };
+  const auto wait = [&](std::condition_variable& cv, const auto& ready) {
+    if (!deadline) {
+      cv.wait(lock, ready);
+      return true;
+    }
+    return cv.wait_until(lock, *deadline, ready);
+  };
+  auto& cv = urgent ? s.urgent_freed : s.freed;
+  if (urgent) ++s.urgent_waiting;
+  const bool got = wait(cv, free);
+  if (urgent && --s.urgent_waiting == 0) s.freed.notify_all();  // the others may go again
+  if (!got) return Slot(nullptr, address, port);
+  ++s.in_use;
+  ++s.in_use_at[port];
+  // The address's slot first, then a place under the total: a queue at one address then
+  // holds none of the places the other addresses could use.
+  if (total_ > 0 && in_use_total_ >= total_) {
+    ++total_waiting_;
+    const bool placed = wait(total_freed_, [&] { return in_use_total_ < total_; });
+    --total_waiting_;
+    if (!placed) {
+      lock.unlock();
+      release(address, port);
+      return Slot(nullptr, address, port);
+    }
+  }
+  ++in_use_total_;
+  ++s.taken_at[port];
+  return Slot(this, address, port);
+}
+
+void ConnectionBudget::release(const std::string& address, int port) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Slots& s = slots_[address];
+  --s.in_use;
+  --s.in_use_at[port];
+  if (s.urgent_waiting > 0) {
+    s.urgent_freed.notify_one();
+  } else if (!s.limit_at.empty()) {
+    s.freed.notify_all();  // a port under its own limit: wake them all, one of them can go
+  } else {
+    s.freed.notify_one();
+  }
+}
+
+int ConnectionBudget::count(const std::string& address, int port,
+                            std::map<int, int> Slots::*which) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = slots_.find(address);
+  if (it == slots_.end()) return 0;
+  const auto& counts = it->second.*which;
+  const auto at = counts.find(port);
+  return at == counts.end() ? 0 : at->second;
+}
+
+int ConnectionBudget::taken(const std::string& address, int port) const {
+  return count(address, port, &Slots::taken_at);
+}
+
+int ConnectionBudget::in_use(const std::string& address, int port) const {
+  if (port == 0) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = slots_.find(address);
+    return it == slots_.end() ? 0 : it->second.in_use;
+  }
+  return count(address, port, &Slots::in_use_at);
+}
+
+int ConnectionBudget::limit_seen(const std::string& address, int port) const {
+  return count(address, port, &Slots::limit_at);
+}
+
+int ConnectionBudget::in_use_total() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return in_use_total_;
+}
+
+void ConnectionBudget::lower_limit(const std::string& address, int port, int limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Slots& s = slots_[address];
+  const auto it = s.limit_at.find(port);
+  const int current = it == s.limit_at.end() ? per_host_ : it->second;
+  s.limit_at[port] = std::max(1, std::min(current, limit));
+}
+
+Context::Context(Options options, ProgressSink* progress, std::shared_ptr<ConnectionBudget> budget)
+    : options_(std::move(options)),
+      progress_(progress),
+      started_(Clock::now()),
+      budget_(budget ? std::move(budget) : std::make_shared<ConnectionBudget>(options_.per_host)) {
   if (options_.deadline) deadline_ = started_ + *options_.deadline;
 }
 
@@ -27,81 +126,24 @@ std::chrono::milliseconds Context::elapsed() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
 }
 
-Context::Slots& Context::slots(const std::string& address) { return slots_[address]; }
-
 Slot Context::acquire_slot(const std::string& address, int port, bool urgent) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  Slots& s = slots(address);
-  const auto free = [&] {
-    if (s.in_use >= std::max(1, options_.per_host)) return false;
-    if (const auto l = s.limit_at.find(port); l != s.limit_at.end() && s.in_use_at[port] >= l->second) {
-      return false;
-    }
-    return urgent || s.urgent_waiting == 0;
-  };
-  auto& cv = urgent ? s.urgent_freed : s.freed;
-  if (urgent) ++s.urgent_waiting;
-  bool got = true;
-  if (deadline_) {
-    got = cv.wait_until(lock, *deadline_, free);
-  } else {
-    cv.wait(lock, free);
-  }
-  if (urgent && --s.urgent_waiting == 0) s.freed.notify_all();  // the others may go again
-  if (!got) return Slot(nullptr, address, port);
-  ++s.in_use;
-  ++s.in_use_at[port];
-  ++s.taken_at[port];
-  return Slot(this, address, port);
-}
-
-int Context::slot_count(const std::string& address, int port,
-                        std::map<int, int> Slots::*which) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto it = slots_.find(address);
-  if (it == slots_.end()) return 0;
-  const auto& counts = it->second.*which;
-  const auto at = counts.find(port);
-  return at == counts.end() ? 0 : at->second;
-}
-
-int Context::slots_taken(const std::string& address, int port) const {
-  return slot_count(address, port, &Slots::taken_at);
+  return budget_->acquire(address, port, urgent, deadline_);
 }
 
 int Context::slots_in_use(const std::string& address, int port) const {
-  if (port == 0) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto it = slots_.find(address);
-    return it == slots_.end() ? 0 : it->second.in_use;
-  }
-  return slot_count(address, port, &Slots::in_use_at);
+  return budget_->in_use(address, port);
+}
+
+int Context::slots_taken(const std::string& address, int port) const {
+  return budget_->taken(address, port);
 }
 
 int Context::slot_limit_seen(const std::string& address, int port) const {
-  return slot_count(address, port, &Slots::limit_at);
+  return budget_->limit_seen(address, port);
 }
 
 void Context::lower_slot_limit(const std::string& address, int port, int limit) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  Slots& s = slots(address);
-  const auto it = s.limit_at.find(port);
-  const int current = it == s.limit_at.end() ? std::max(1, options_.per_host) : it->second;
-  s.limit_at[port] = std::max(1, std::min(current, limit));
-}
-
-void Context::release_slot(const std::string& address, int port) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  Slots& s = slots(address);
-  --s.in_use;
-  --s.in_use_at[port];
-  if (s.urgent_waiting > 0) {
-    s.urgent_freed.notify_one();
-  } else if (!s.limit_at.empty()) {
-    s.freed.notify_all();  // a port under its own limit: wake them all, one of them can go
-  } else {
-    s.freed.notify_one();
-  }
+  budget_->lower_limit(address, port, limit);
 }
 
 std::vector<CheckResult> Context::results_of(std::string_view check_id) const {

@@ -4,12 +4,14 @@
 // done), and a cache for shared expensive objects (TLS contexts, the endpoints'
 // sessions). Shared by all checks of a run; thread-safe.
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -30,34 +32,88 @@ class ProgressSink {
   virtual void result_ready(const CheckResult& result) = 0;
 };
 
-class Context;
+class ConnectionBudget;
 
 /// Holds one of an address's connection slots (for one of its ports) until destroyed.
 class Slot {
  public:
-  Slot(Context* ctx, std::string address, int port)
-      : ctx_(ctx), address_(std::move(address)), port_(port) {}
-  Slot(Slot&& o) noexcept : ctx_(o.ctx_), address_(std::move(o.address_)), port_(o.port_) {
-    o.ctx_ = nullptr;
+  Slot(ConnectionBudget* budget, std::string address, int port)
+      : budget_(budget), address_(std::move(address)), port_(port) {}
+  Slot(Slot&& o) noexcept : budget_(o.budget_), address_(std::move(o.address_)), port_(o.port_) {
+    o.budget_ = nullptr;
   }
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
   Slot& operator=(Slot&&) = delete;
   ~Slot();
+
   /// False when no slot could be had before the run's deadline.
-  explicit operator bool() const { return ctx_ != nullptr; }
+  explicit operator bool() const { return budget_ != nullptr; }
 
  private:
-  Context* ctx_;
+  ConnectionBudget* budget_;
   std::string address_;
   int port_;
+};
+
+/// The connection slots of server addresses (--per-host each), and at most `total` held
+/// at once over all of them (0: no such cap). One run has its own; the runs of a fleet
+/// share one, so targets that resolve to one address share its bound, and a server's
+/// "too many connections" lowers it for all of them. Thread-safe.
+class ConnectionBudget {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit ConnectionBudget(int per_host, int total = 0)
+      : per_host_(std::max(1, per_host)), total_(std::max(0, total)) {}
+  ConnectionBudget(const ConnectionBudget&) = delete;
+  ConnectionBudget& operator=(const ConnectionBudget&) = delete;
+
+  /// Waits for one of `address`'s slots for `port` (and a place under the total), until
+  /// `deadline` if there is one; an empty Slot when it passed first. `urgent` waiters of
+  /// an address are served before its others.
+  Slot acquire(const std::string& address, int port, bool urgent,
+               const std::optional<Clock::time_point>& deadline);
+  int in_use(const std::string& address, int port) const;  ///< port 0: all its ports
+  int taken(const std::string& address, int port) const;
+  void lower_limit(const std::string& address, int port, int limit);
+  int limit_seen(const std::string& address, int port) const;
+  int in_use_total() const;
+
+ private:
+  friend class Slot;
+  void release(const std::string& address, int port);
+
+  /// One server address's connection slots. A freed slot wakes one waiter, an urgent
+  /// one first: with tens of sessions queued, waking them all per release was a
+  /// measurable part of a run's CPU.
+  struct Slots {
+    int in_use = 0;  ///< --per-host bounds this
+    std::map<int, int> in_use_at;  ///< by port
+    std::map<int, int> taken_at;   ///< by port, over the budget's life
+    std::map<int, int> limit_at;   ///< by port, where a server refused more of us
+    int urgent_waiting = 0;
+    std::condition_variable urgent_freed;
+    std::condition_variable freed;
+  };
+  int count(const std::string& address, int port, std::map<int, int> Slots::*which) const;
+
+  const int per_host_;
+  const int total_;
+  mutable std::mutex mutex_;
+  std::map<std::string, Slots> slots_;
+  int in_use_total_ = 0;
+  int total_waiting_ = 0;
+  std::condition_variable total_freed_;
 };
 
 class Context {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit Context(Options options, ProgressSink* progress = nullptr);
+  /// `budget`: the connection slots to draw from (a fleet's shared ones); none: the run's
+  /// own, options.per_host per address.
+  explicit Context(Options options, ProgressSink* progress = nullptr,
+                   std::shared_ptr<ConnectionBudget> budget = nullptr);
 
   const Options& options() const { return options_; }
   ProgressSink* progress() const { return progress_; }
@@ -75,7 +131,7 @@ class Context {
   Slot acquire_slot(const std::string& address, int port = 0, bool urgent = false);
   /// How many of `address`'s slots are held now for `port` (0: for all its ports).
   int slots_in_use(const std::string& address, int port = 0) const;
-  /// How many slots for `address`:`port` this run has handed out so far.
+  /// How many slots for `address`:`port` were handed out so far (by the run's budget).
   int slots_taken(const std::string& address, int port) const;
   /// From now on at most `limit` (>= 1) sessions at once to `address`:`port`: the server
   /// said it allows no more of ours than that (servers count per service: Postfix per
@@ -119,33 +175,17 @@ class Context {
   }
 
  private:
-  friend class Slot;
-  void release_slot(const std::string& address, int port);
   void notify_done(std::string_view check_id);
 
   Options options_;
   ProgressSink* progress_;
   Clock::time_point started_;
   std::optional<Clock::time_point> deadline_;
-
+  /// Before cache_: the sessions kept there hold slots of it.
+  std::shared_ptr<ConnectionBudget> budget_;
   mutable std::mutex mutex_;
   /// One per check of the run: a result published wakes only those waiting for that check.
   std::map<std::string, std::unique_ptr<std::condition_variable>, std::less<>> done_;
-  /// One server address's connection slots. A freed slot wakes one waiter, an urgent
-  /// one first: with tens of sessions queued, waking them all per release was a
-  /// measurable part of a run's CPU.
-  struct Slots {
-    int in_use = 0;  ///< --per-host bounds this
-    std::map<int, int> in_use_at;  ///< by port
-    std::map<int, int> taken_at;   ///< by port, over the run
-    std::map<int, int> limit_at;   ///< by port, where a server refused more of us
-    int urgent_waiting = 0;
-    std::condition_variable urgent_freed;
-    std::condition_variable freed;
-  };
-  Slots& slots(const std::string& address);  ///< with mutex_ held
-  int slot_count(const std::string& address, int port, std::map<int, int> Slots::*which) const;
-  std::map<std::string, Slots> slots_;
   std::map<std::string, std::vector<CheckResult>, std::less<>> results_;
   std::map<std::string, std::map<std::string, std::vector<CheckResult>>, std::less<>> partial_;
   std::vector<Endpoint> endpoints_;
