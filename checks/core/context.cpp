@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "checks/core/workers.hpp"
+
 namespace mailready {
 
 Slot::~Slot() {
@@ -41,8 +43,7 @@ Slot ConnectionBudget::acquire(const std::string& address, int port, bool urgent
     const bool placed = wait(total_freed_, [&] { return in_use_total_ < total_; });
     --total_waiting_;
     if (!placed) {
-      lock.unlock();
-      release(address, port);
+      free_address_slot(s, port);
       return Slot(nullptr, address, port);
     }
   }
@@ -53,7 +54,12 @@ Slot ConnectionBudget::acquire(const std::string& address, int port, bool urgent
 
 void ConnectionBudget::release(const std::string& address, int port) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Slots& s = slots_[address];
+  --in_use_total_;
+  if (total_waiting_ > 0) total_freed_.notify_one();
+  free_address_slot(slots_[address], port);
+}
+
+void ConnectionBudget::free_address_slot(Slots& s, int port) {
   --s.in_use;
   --s.in_use_at[port];
   if (s.urgent_waiting > 0) {
@@ -109,7 +115,8 @@ Context::Context(Options options, ProgressSink* progress, std::shared_ptr<Connec
     : options_(std::move(options)),
       progress_(progress),
       started_(Clock::now()),
-      budget_(budget ? std::move(budget) : std::make_shared<ConnectionBudget>(options_.per_host)) {
+      budget_(budget ? std::move(budget) : std::make_shared<ConnectionBudget>(options_.per_host)),
+      shares_budget_(budget_.use_count() > 1) {  // the fleet holds it too
   if (options_.deadline) deadline_ = started_ + *options_.deadline;
 }
 
@@ -141,6 +148,8 @@ int Context::slots_taken(const std::string& address, int port) const {
 int Context::slot_limit_seen(const std::string& address, int port) const {
   return budget_->limit_seen(address, port);
 }
+
+int Context::connections_open() const { return budget_->in_use_total(); }
 
 void Context::lower_slot_limit(const std::string& address, int port, int limit) {
   budget_->lower_limit(address, port, limit);
@@ -234,10 +243,9 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t)>& fn) {
     fn(0);
     return;
   }
-  std::vector<std::thread> threads;
-  threads.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) threads.emplace_back(fn, i);
-  for (auto& t : threads) t.join();
+  TaskGroup tasks;
+  for (std::size_t i = 0; i < n; ++i) tasks.run([&fn, i] { fn(i); });
+  tasks.wait();
 }
 
 }  // namespace mailready

@@ -96,6 +96,7 @@ class ConnectionBudget {
     std::condition_variable freed;
   };
   int count(const std::string& address, int port, std::map<int, int> Slots::*which) const;
+  void free_address_slot(Slots& s, int port);  ///< with mutex_ held
 
   const int per_host_;
   const int total_;
@@ -139,6 +140,10 @@ class Context {
   void lower_slot_limit(const std::string& address, int port, int limit);
   /// The limit a server imposed on us there (0: none seen).
   int slot_limit_seen(const std::string& address, int port) const;
+  /// Sessions of ours open now, at every address (of the fleet, when the budget is shared).
+  int connections_open() const;
+  /// True when the budget is a fleet's, shared with other runs.
+  bool shares_budget() const { return shares_budget_; }
 
   /// The results of a check that already finished (empty if it did not run).
   std::vector<CheckResult> results_of(std::string_view check_id) const;
@@ -183,6 +188,7 @@ class Context {
   std::optional<Clock::time_point> deadline_;
   /// Before cache_: the sessions kept there hold slots of it.
   std::shared_ptr<ConnectionBudget> budget_;
+  bool shares_budget_;
   mutable std::mutex mutex_;
   /// One per check of the run: a result published wakes only those waiting for that check.
   std::map<std::string, std::unique_ptr<std::condition_variable>, std::less<>> done_;

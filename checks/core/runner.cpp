@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include "checks/core/workers.hpp"
 
 namespace mailready {
 
@@ -127,10 +128,9 @@ class Run {
     fanned_set_[i] = true;
 
     std::vector<std::vector<CheckResult>> at(endpoints.size());
-    std::vector<std::thread> threads;
-    threads.reserve(endpoints.size());
+    TaskGroup tasks;
     for (std::size_t k = 0; k < endpoints.size(); ++k) {
-      threads.emplace_back([&, k] {
+      tasks.run([&, k] {
         const Endpoint& e = endpoints[k];
         for (const auto need : info.needs) {
           const auto n = index_.find(need);
@@ -150,7 +150,7 @@ class Run {
         at[k] = std::move(results);
       });
     }
-    for (auto& t : threads) t.join();
+    tasks.wait();
 
     // The whole check's verdict on its needs, now that they are final everywhere.
     for (const auto need : info.needs) {
@@ -263,14 +263,14 @@ Report run_checks(const std::vector<const Check*>& checks, Context& ctx) {
 
   // A thread per check (tens of them) waits for its needs; a per-endpoint check adds a
   // thread per endpoint, so every endpoint's next step starts the moment its inputs exist.
+  // The threads come from the process' cache (checks/core/workers.hpp).
   Run run(checks, ctx);
   std::vector<std::vector<CheckResult>> per_check(checks.size());
-  std::vector<std::thread> threads;
-  threads.reserve(checks.size());
+  TaskGroup tasks;
   for (std::size_t i = 0; i < checks.size(); ++i) {
-    threads.emplace_back([&, i] { per_check[i] = run.drive(i); });
+    tasks.run([&, i] { per_check[i] = run.drive(i); });
   }
-  for (auto& t : threads) t.join();
+  tasks.wait();
 
   // Results in registry order; within a check, in the order the check produced them
   // (the plan's order), so reports are stable run to run.

@@ -234,8 +234,10 @@ LoggedIn log_in(Context& ctx, const Endpoint& e, const std::string& mechanism,
     const auto held = ours_counted(ctx, e, active);
     if (!held || attempt >= 8 || ctx.expired()) return in;  // the refusal stands
     // Too many of ours at once: fewer from now on, wait for one to end, try again.
-    limit = {*held, in.attempt.reply};
-    ctx.lower_slot_limit(e.address, e.port, *held);
+    if (*held > 0) {
+      limit = {*held, in.attempt.reply};
+      ctx.lower_slot_limit(e.address, e.port, *held);
+    }
     wait_before_retry(attempt);
   }
 }

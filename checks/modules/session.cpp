@@ -382,6 +382,9 @@ std::optional<int> ours_counted(Context& ctx, const Endpoint& e, int active_befo
   const int open = std::min(active_before, ctx.slots_in_use(e.address, e.port)) + drop_idle(ctx, e);
   if (open > 0) return open;
   if (ctx.slots_taken(e.address, e.port) > 1) return 1;
+  // None of ours there, but a fleet's elsewhere: a server behind several of the fleet's
+  // addresses (one hoster, many names) counts all of ours from this client.
+  if (ctx.shares_budget() && ctx.connections_open() > ctx.slots_in_use(e.address)) return 0;
   return std::nullopt;
 }
 
@@ -428,8 +431,10 @@ ReadySession connect_within_limit(Context& ctx, const Endpoint& e, const Session
       fc.limit = {};  // the refusal stands: the greeting check reports it as such
       return ready;
     }
-    limit = {*held, fc.imap_line.empty() ? fc.banner.raw() : fc.imap_line};
-    ctx.lower_slot_limit(e.address, e.port, *held);
+    if (*held > 0) {
+      limit = {*held, fc.imap_line.empty() ? fc.banner.raw() : fc.imap_line};
+      ctx.lower_slot_limit(e.address, e.port, *held);
+    }
     wait_before_retry(attempt);
   }
 }

@@ -100,7 +100,9 @@ ReadySession open_session(Context& ctx, const Endpoint& e, const SessionWanted& 
 
 /// After a server refused one more of our sessions at `e`: how many of ours it was
 /// counting (closing the endpoint's idle ones, which it counts too), or nullopt when the
-/// refusal cannot be about ours. `active_before`: ours open there before the attempt.
+/// refusal cannot be about ours; 0 when none of ours are open there but a fleet's are
+/// elsewhere (a server behind several addresses counts those): back off and retry
+/// without lowering the endpoint's limit. `active_before`: ours open there before the attempt.
 std::optional<int> ours_counted(Context& ctx, const Endpoint& e, int active_before);
 /// Waits a little longer after each refusal (50 ms, doubling, at most 400 ms).
 void wait_before_retry(int attempt);

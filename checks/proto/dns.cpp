@@ -10,6 +10,8 @@
 
 #include <Poco/Net/SocketAddress.h>
 
+#include "checks/core/workers.hpp"
+
 namespace mailready::proto {
 namespace {
 
@@ -40,12 +42,12 @@ Lookup lookup(const std::string& host, int family) {
 
 Result<Addresses> resolve(const std::string& host, int family,
                           std::chrono::milliseconds timeout) {
-  // getaddrinfo has no timeout. Run it on a detached thread that owns its inputs; if it
+  // getaddrinfo has no timeout. Run it on a thread of the cache, as a task that owns its inputs; if it
   // outlives the wait, its answer is dropped when it finally returns.
   auto task = std::make_shared<std::packaged_task<Lookup()>>(
       [host, family] { return lookup(host, family); });
   auto answer = task->get_future();
-  std::thread([task] { (*task)(); }).detach();
+  run_detached([task] { (*task)(); });
   if (answer.wait_for(timeout) != std::future_status::ready) {
     return fail(Failure::Kind::timeout, "the resolver did not answer in time");
   }

@@ -16,7 +16,10 @@
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 
 #include "checks/tls/civil_time.hpp"
@@ -246,15 +249,9 @@ bool self_issued(X509* cert) {
   return verified != 0;  // 1: verifies; -1: could not be checked (e.g. unsupported algorithm)
 }
 
-}  // namespace
-
-CertInfo describe(X509* cert, std::string source) {
-  if (cert == nullptr) throw std::invalid_argument("tls::describe: null certificate");
-  // Leave OpenSSL's per-thread error queue as we found it: a stale error there makes the
-  // next SSL_get_error on this thread (inside Poco) misreport.
-  ERR_set_mark();
+/// Everything describe() says of a certificate but its source.
+CertInfo describe_anew(X509* cert) {
   CertInfo c;
-  c.source = std::move(source);
   c.subject = name_rfc2253(X509_get_subject_name(cert));
   c.issuer = name_rfc2253(X509_get_issuer_name(cert));
   c.common_name = common_name(X509_get_subject_name(cert));
@@ -264,12 +261,59 @@ CertInfo describe(X509* cert, std::string source) {
   c.not_after = unix_seconds(X509_get0_notAfter(cert));
   read_key(cert, c);
   read_signature(cert, c);
-  c.sha256_fingerprint = sha256_fingerprint(cert);
   read_extensions(cert, c);
   c.self_issued = self_issued(cert);
-  ERR_pop_to_mark();
   return c;
 }
+
+/// What describe() found, by the certificate's SHA-256 fingerprint: one server's chain
+/// comes back on each of its endpoints, a fleet's wildcard leaf on every target. Bounded:
+/// emptied when full.
+class Described {
+ public:
+  std::optional<CertInfo> find(const std::string& fingerprint) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = seen_.find(fingerprint);
+    if (it == seen_.end()) return std::nullopt;
+    return it->second;
+  }
+  void add(const CertInfo& c) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (seen_.size() >= 4096) seen_.clear();
+    seen_.emplace(c.sha256_fingerprint, c);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, CertInfo> seen_;
+};
+
+Described& described() {
+  static auto* d = new Described();  // never destroyed: worker threads may outlive main
+  return *d;
+}
+
+}  // namespace
+
+CertInfo describe(X509* cert, std::string source) {
+  if (cert == nullptr) throw std::invalid_argument("tls::describe: null certificate");
+  // Leave OpenSSL's per-thread error queue as we found it: a stale error there makes the
+  // next SSL_get_error on this thread (inside Poco) misreport.
+  ERR_set_mark();
+  const std::string fingerprint = sha256_fingerprint(cert);
+  if (auto known = described().find(fingerprint)) {
+    ERR_pop_to_mark();
+    known->source = std::move(source);
+    return *known;
+  }
+  CertInfo c = describe_anew(cert);
+  c.sha256_fingerprint = fingerprint;
+  ERR_pop_to_mark();
+  if (!fingerprint.empty()) described().add(c);
+  c.source = std::move(source);
+  return c;
+}
+
 
 std::string format_rfc3339(std::int64_t unix_seconds) {
   const CivilTime t = civil_from_unix(unix_seconds);
