@@ -30,7 +30,7 @@ struct Invocation {
   std::optional<int> nagios_critical_days;  ///< --critical
   bool quiet = false;        ///< no progress on stderr
   std::string targets_file;  ///< --targets FILE ("-": stdin): a fleet instead of one HOST
-  int parallel = 8;          ///< --parallel: a fleet's targets in flight
+  int parallel = 16;         ///< --parallel: a fleet's targets in flight
   int max_connections = 256; ///< --max-connections: a fleet's sessions open at once, in all
   std::string finding_id;    ///< for `explain`
   serve::ServeOptions serve; ///< for `serve`

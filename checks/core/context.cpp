@@ -36,11 +36,17 @@ Slot ConnectionBudget::acquire(const std::string& address, int port, bool urgent
   if (!got) return Slot(nullptr, address, port);
   ++s.in_use;
   ++s.in_use_at[port];
-  // The address's slot first, then a place under the total: a queue at one address then
-  // holds none of the places the other addresses could use.
-  if (total_ > 0 && in_use_total_ >= total_) {
+  // The address's slot first, then a place under the total (and the port's cap over all
+  // addresses, if a server set one): a queue at one address then holds none of the
+  // places the other addresses could use.
+  const auto placeable = [&] {
+    if (total_ > 0 && in_use_total_ >= total_) return false;
+    const auto cap = port_limit_.find(port);
+    return cap == port_limit_.end() || in_use_on_port_[port] < cap->second;
+  };
+  if (!placeable()) {
     ++total_waiting_;
-    const bool placed = wait(total_freed_, [&] { return in_use_total_ < total_; });
+    const bool placed = wait(total_freed_, placeable);
     --total_waiting_;
     if (!placed) {
       free_address_slot(s, port);
@@ -48,6 +54,7 @@ Slot ConnectionBudget::acquire(const std::string& address, int port, bool urgent
     }
   }
   ++in_use_total_;
+  ++in_use_on_port_[port];
   ++s.taken_at[port];
   return Slot(this, address, port);
 }
@@ -55,7 +62,22 @@ Slot ConnectionBudget::acquire(const std::string& address, int port, bool urgent
 void ConnectionBudget::release(const std::string& address, int port) {
   std::lock_guard<std::mutex> lock(mutex_);
   --in_use_total_;
-  if (total_waiting_ > 0) total_freed_.notify_one();
+  --in_use_on_port_[port];
+  if (const auto cap = port_limit_.find(port); cap != port_limit_.end()) {
+    // A round of that many sessions done since the cut: one more at once from now on.
+    if (++done_since_cut_[port] >= cap->second) {
+      ++cap->second;
+      done_since_cut_[port] = 0;
+    }
+  }
+  if (total_waiting_ > 0) {
+    // Waiters for other ports may be behind their own caps: with caps, wake them all.
+    if (port_limit_.empty()) {
+      total_freed_.notify_one();
+    } else {
+      total_freed_.notify_all();
+    }
+  }
   free_address_slot(slots_[address], port);
 }
 
@@ -101,6 +123,22 @@ int ConnectionBudget::limit_seen(const std::string& address, int port) const {
 int ConnectionBudget::in_use_total() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return in_use_total_;
+}
+
+int ConnectionBudget::in_use_on_port(int port) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = in_use_on_port_.find(port);
+  return it == in_use_on_port_.end() ? 0 : it->second;
+}
+
+void ConnectionBudget::lower_port_limit(int port, int limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = port_limit_.find(port);
+  const int wanted = std::max(1, limit);
+  if (it == port_limit_.end() || wanted < it->second) {
+    port_limit_[port] = wanted;
+    done_since_cut_[port] = 0;
+  }
 }
 
 void ConnectionBudget::lower_limit(const std::string& address, int port, int limit) {
@@ -150,6 +188,10 @@ int Context::slot_limit_seen(const std::string& address, int port) const {
 }
 
 int Context::connections_open() const { return budget_->in_use_total(); }
+
+int Context::connections_open_on_port(int port) const { return budget_->in_use_on_port(port); }
+
+void Context::lower_port_limit(int port, int limit) { budget_->lower_port_limit(port, limit); }
 
 void Context::lower_slot_limit(const std::string& address, int port, int limit) {
   budget_->lower_limit(address, port, limit);

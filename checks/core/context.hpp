@@ -78,6 +78,11 @@ class ConnectionBudget {
   void lower_limit(const std::string& address, int port, int limit);
   int limit_seen(const std::string& address, int port) const;
   int in_use_total() const;
+  /// Ours open to `port` now, at every address.
+  int in_use_on_port(int port) const;
+  /// From now on at most `limit` (>= 1) at once to `port` over all addresses: a server
+  /// behind many of a fleet's addresses refused one more of ours there, counting them all.
+  void lower_port_limit(int port, int limit);
 
  private:
   friend class Slot;
@@ -103,6 +108,11 @@ class ConnectionBudget {
   mutable std::mutex mutex_;
   std::map<std::string, Slots> slots_;
   int in_use_total_ = 0;
+  std::map<int, int> in_use_on_port_;
+  /// Learnt from refusals (lower_port_limit), and raised by one after each round of that
+  /// many sessions ended since the last cut, as TCP grows its window.
+  std::map<int, int> port_limit_;
+  std::map<int, int> done_since_cut_;
   int total_waiting_ = 0;
   std::condition_variable total_freed_;
 };
@@ -144,6 +154,10 @@ class Context {
   int connections_open() const;
   /// True when the budget is a fleet's, shared with other runs.
   bool shares_budget() const { return shares_budget_; }
+  /// Ours open to `port` at every address (of the fleet, when the budget is shared).
+  int connections_open_on_port(int port) const;
+  /// The fleet's cap for `port` over all addresses (ConnectionBudget::lower_port_limit).
+  void lower_port_limit(int port, int limit);
 
   /// The results of a check that already finished (empty if it did not run).
   std::vector<CheckResult> results_of(std::string_view check_id) const;

@@ -383,8 +383,12 @@ std::optional<int> ours_counted(Context& ctx, const Endpoint& e, int active_befo
   if (open > 0) return open;
   if (ctx.slots_taken(e.address, e.port) > 1) return 1;
   // None of ours there, but a fleet's elsewhere: a server behind several of the fleet's
-  // addresses (one hoster, many names) counts all of ours from this client.
-  if (ctx.shares_budget() && ctx.connections_open() > ctx.slots_in_use(e.address)) return 0;
+  // addresses (one hoster, many names) counts all of ours from this client to that
+  // service, so the fleet opens no more to that port than it had when refused.
+  if (ctx.shares_budget() && ctx.connections_open() > ctx.slots_in_use(e.address)) {
+    ctx.lower_port_limit(e.port, ctx.connections_open_on_port(e.port));
+    return 0;
+  }
   return std::nullopt;
 }
 
