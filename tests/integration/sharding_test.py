@@ -240,7 +240,8 @@ class ShardingTest(unittest.TestCase):
 
 
 class ShardingExamplesTest(unittest.TestCase):
-    """ci/examples' files for running at scale are what promtool and YAML accept."""
+    """ci/examples' files for running at scale: promtool, YAML and systemd accept them, and
+    their recipes for splitting the list put every host in exactly one shard."""
 
     def test_sharded_scrape_config(self):
         proc = subprocess.run(["/usr/bin/promtool", "check", "config",
@@ -262,6 +263,71 @@ class ShardingExamplesTest(unittest.TestCase):
                                  ("hashmod", ["__address__"], len(jobs), "__tmp_hash"))
                 self.assertEqual((keep["action"], keep["source_labels"], keep["regex"]),
                                  ("keep", ["__tmp_hash"], str(i)))
+
+    def test_yaml_examples_parse(self):
+        for path in [EXAMPLES / "k8s-cronjob.yaml", EXAMPLES / "mailready-targets.yml"]:
+            with self.subTest(path=path.name):
+                self.assertTrue(list(yaml.safe_load_all(path.read_text())))
+
+    def test_k8s_indexed_job_checks_every_host_once(self):
+        # The pod's own script, run for every index with `cat` in place of mailready: the
+        # shards are disjoint and together are the ConfigMap's list.
+        text = (EXAMPLES / "k8s-cronjob.yaml").read_text()
+        docs = {d["kind"]: d for d in yaml.safe_load_all(text)}
+        job = docs["CronJob"]["spec"]["jobTemplate"]["spec"]
+        container = job["template"]["spec"]["containers"][0]
+        shards = int({e["name"]: e["value"] for e in container["env"]}["SHARDS"])
+        self.assertEqual((job["completionMode"], job["completions"], job["parallelism"]),
+                         ("Indexed", shards, shards))
+        listing = docs["ConfigMap"]["data"]["targets.txt"]
+        hosts = [l for l in listing.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+        script = container["args"][0]
+        self.assertIn("mailready check --targets - ", script)
+        with tempfile.TemporaryDirectory(prefix="mailready-k8s-") as tmp:
+            targets = Path(tmp) / "targets.txt"
+            targets.write_text(listing)
+            script = script.replace("/etc/mailready/targets.txt", str(targets))
+            script = "\n".join("    cat" if "mailready check" in line else line
+                               for line in script.splitlines())
+            seen = []
+            for i in range(shards):
+                proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
+                                      env={"SHARDS": str(shards), "JOB_COMPLETION_INDEX": str(i),
+                                           "PATH": "/usr/bin:/bin"})
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                mine = proc.stdout.split()
+                self.assertTrue(mine, f"index {i} got no host")
+                seen.extend(mine)
+        self.assertEqual(sorted(seen), sorted(hosts))
+
+    def test_systemd_units_verify_and_split_covers_every_host_once(self):
+        units = EXAMPLES / "systemd"
+        service = (units / "mailready-batch@.service").read_text()
+        with tempfile.TemporaryDirectory(prefix="mailready-systemd-") as tmp:
+            tmp = Path(tmp)
+            # systemd-analyze wants an instance and an executable binary.
+            (tmp / "mailready-batch@0.service").write_text(
+                service.replace("/usr/bin/mailready", str(Path(BIN).resolve())))
+            (tmp / "mailready-batch@0.timer").write_text(
+                (units / "mailready-batch@.timer").read_text())
+            proc = subprocess.run(["systemd-analyze", "verify", "mailready-batch@0.service",
+                                   "mailready-batch@0.timer"], cwd=tmp, capture_output=True,
+                                  text=True)
+            self.assertEqual((proc.returncode, proc.stdout + proc.stderr), (0, ""))
+            # The comment's two-line recipe for the shard files, run on a list of its own.
+            recipe = [l[1:].strip() for l in service.splitlines()
+                      if l.startswith("#   grep") or l.startswith("#     split")]
+            self.assertEqual(len(recipe), 2, service)
+            hosts = [f"mail{n}.example.test" for n in range(10)]
+            (tmp / "targets.txt").write_text("# list\n" + "\n\n".join(hosts) + "\n")
+            (tmp / "shards").mkdir()
+            script = " ".join(recipe).replace("/etc/mailready", str(tmp))
+            proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            files = sorted(p.name for p in (tmp / "shards").iterdir())
+            self.assertEqual(files, ["0.txt", "1.txt", "2.txt", "3.txt"])
+            seen = [h for f in files for h in (tmp / "shards" / f).read_text().split()]
+            self.assertEqual(sorted(seen), sorted(hosts))
 
 
 if __name__ == "__main__":
