@@ -11,7 +11,7 @@ What is asserted:
   target, the low 8 bytes as a big-endian integer, mod N), and neither shard is empty;
 - every target is an active target of exactly one job and a dropped target of the other,
   and has exactly one `up` series and one `mailready_up` series, on its own shard's job,
-  each scraped successfully;
+  each scraped successfully (at least SCRAPES_WANTED times);
 - on the exporters' side: the exporter has no per-target counter, so each exporter's
   config lists only the targets of its own shard. A probe sent to the wrong exporter would
   be refused 403 (up == 0, and mailready_exporter_probes_rejected_total{reason="forbidden"}
@@ -216,10 +216,17 @@ class ShardingTest(unittest.TestCase):
                     if metric == "mailready_up":
                         self.assertEqual(found[0]["target"], target, found)
 
-    def test_every_scrape_succeeded_and_every_probe_answered(self):
-        # No scrape of any target failed (a 403 from the wrong exporter would be up == 0)...
-        self.assertEqual(self.query(f"min by (instance) (min_over_time(up{JOB_MATCH}[1h]))"),
-                         {t: 1.0 for t in TARGETS})
+    def test_every_target_was_scraped_and_probed(self):
+        # Every target scraped successfully (up 1) SCRAPES_WANTED times or more. A scrape
+        # that failed (a timeout on a busy machine) is printed, not failed on: a misrouted
+        # probe, the failure that matters here, is asserted on the exporters' side (403s).
+        scrapes = self.query(f"sum by (instance) (count_over_time(up{JOB_MATCH}[1h]))")
+        succeeded = self.query(f"sum by (instance) (sum_over_time(up{JOB_MATCH}[1h]))")
+        self.assertEqual(sorted(succeeded), sorted(TARGETS))
+        for target in TARGETS:
+            self.assertGreaterEqual(succeeded[target], SCRAPES_WANTED, target)
+        failed = {t: scrapes[t] - succeeded[t] for t in TARGETS if scrapes[t] > succeeded[t]}
+        print(f"\nsharding: {sum(scrapes.values()):.0f} scrapes, failed: {failed or 'none'}")
         # ... and each probe ran: the lab's hosts all answer on 993.
         self.assertEqual(self.query(f"max by (instance) (max_over_time(mailready_up{JOB_MATCH}"
                                     "[1h]))"), {t: 1.0 for t in TARGETS})
@@ -232,6 +239,7 @@ class ShardingTest(unittest.TestCase):
                 mine = sum(1 for s in self.expected.values() if s == i)
                 self.assertGreaterEqual(counter(body, "mailready_exporter_probes_total"),
                                         SCRAPES_WANTED * mine, body)
+                # No refusal at all: above all no 403, a target of the other shard.
                 self.assertEqual(counter(body, "mailready_exporter_probes_rejected_total"), 0,
                                  body)
         # The exporters' own /metrics, scraped by the one unsharded job.
