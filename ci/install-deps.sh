@@ -11,8 +11,9 @@ packages=(
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix
   iproute2 iptables openssl ca-certificates procps psmisc
   slapd ldap-utils dovecot-ldap  # deployment lab (ci/deployment.sh): directory, LDAP passdb
-  # tests: JSON Schema validation of real output, XML tools
-  python3-jsonschema libxml2-utils prometheus
+  # tests: JSON Schema validation of real output, XML tools; YAML and unit-file checks of
+  # the examples (tests/integration/sharding_test.py)
+  python3-jsonschema libxml2-utils prometheus python3-yaml systemd
   # the benchmark (bench/): the peers it is compared with, and instruction counts
   monitoring-plugins-basic curl valgrind
 )
