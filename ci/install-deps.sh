@@ -15,6 +15,8 @@ packages=(
   python3-jsonschema libxml2-utils prometheus
   # the benchmark (bench/): the peers it is compared with, and instruction counts
   monitoring-plugins-basic curl valgrind
+  # the man page (scdoc) and the tests of it and of the bash completion
+  scdoc man-db bash-completion
 )
 
 missing=()
