@@ -15,8 +15,9 @@ packages=(
   python3-jsonschema libxml2-utils prometheus
   # the benchmark (bench/): the peers it is compared with, and instruction counts
   monitoring-plugins-basic curl valgrind
-  # the man page (scdoc) and the tests of it and of the bash completion
-  scdoc man-db bash-completion
+  # packaging (ci/package.sh): the man page, and what checks the package, its completion
+  # and its systemd unit
+  scdoc man-db bash-completion lintian file systemd strace
 )
 
 missing=()

@@ -77,3 +77,5 @@ install(CODE "
   endif()")
 install(FILES ${packaging_out}/mailready.service DESTINATION lib/systemd/system)
 
+# The Debian package (CPack DEB).
+include(${packaging_dir}/deb.cmake)
