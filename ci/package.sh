@@ -5,7 +5,8 @@
 # password from $CREDENTIALS_DIRECTORY), checks the man page, the bash completion and the
 # systemd unit (systemd-analyze verify and security; every system call the exporter made
 # is one the unit's SystemCallFilter= allows), then purges the package again.
-# Leaves the package in $MAILREADY_PACKAGE_DIR (default: build/package). Needs root.
+# Leaves the package in $MAILREADY_PACKAGE_DIR (default: build/package), with what it
+# measured: lintian.log, verify.log, security.log, syscalls.txt, files.txt. Needs root.
 # ci/test.sh runs it after the tests; it starts the lab if it is down, and stops it again
 # only then.
 set -euo pipefail
@@ -188,6 +189,11 @@ if [ -s "$work/outside" ]; then
   fail "the exporter made system calls the unit's SystemCallFilter= refuses"
 fi
 echo "system calls made by the exporter: $(wc -l <"$work/used"), all within SystemCallFilter="
+
+# What was measured stays beside the package (CI artifacts, the closing notes).
+cp "$work/lintian.log" "$work/verify.log" "$work/security.log" "$out/"
+cp "$work/used" "$out/syscalls.txt"
+dpkg -L mailready >"$out/files.txt"
 
 step "apt-get purge"
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq mailready >/dev/null
