@@ -69,10 +69,11 @@ file "$work/root/usr/bin/mailready" | grep -q "stripped" && ! file "$work/root/u
   fail "/usr/bin/mailready is not stripped"
 
 step "lintian"
-# lintian warns when run as root; it needs to read the package only.
-chmod 0755 "$work" "$out"
-chmod 0644 "$deb"
-lint=(lintian --info --display-info --fail-on error,warning "$deb")
+# lintian warns when run as root, so it runs as nobody, on a copy it can read wherever
+# the checkout is.
+chmod 0755 "$work"
+install -m 0644 "$deb" "$work/$(basename "$deb")"
+lint=(lintian --info --display-info --fail-on error,warning "$work/$(basename "$deb")")
 if id nobody >/dev/null 2>&1; then lint=(runuser -u nobody -- env HOME="$work" "${lint[@]}"); fi
 "${lint[@]}" | tee "$work/lintian.log" || fail "lintian found errors or warnings"
 echo "lintian: $(grep -c '^[EW]:' "$work/lintian.log" || true) errors and warnings, $(grep -c '^I:' "$work/lintian.log" || true) infos"
