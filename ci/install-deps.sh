@@ -16,6 +16,9 @@ packages=(
   python3-jsonschema libxml2-utils prometheus python3-yaml systemd
   # the benchmark (bench/): the peers it is compared with, and instruction counts
   monitoring-plugins-basic curl valgrind
+  # packaging (ci/package.sh): the man page, and what checks the package, its completion
+  # and its systemd unit
+  scdoc man-db bash-completion lintian file systemd strace
 )
 
 missing=()

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need, builds, starts the lab of real
-# servers, runs every test (unit, command-line, integration against the lab), stops the lab.
+# servers, runs every test (unit, command-line, integration against the lab), then builds
+# the Debian package, installs it and runs it against the lab (ci/package.sh), and stops
+# the lab.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${MAILREADY_BUILD_DIR:-build}
@@ -22,3 +24,7 @@ trap "$cleanup true" EXIT
 ./ci/deployment.sh start
 
 ctest --test-dir "$build" --output-on-failure --timeout 600 "$@"
+
+# The package of what was just tested, installed and run from /usr/bin, while the labs
+# are still up (the trap above stops them afterwards).
+./ci/package.sh

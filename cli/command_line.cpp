@@ -9,6 +9,7 @@
 
 #include "checks/proto/address.hpp"
 #include "cli/credentials.hpp"
+#include "cli/version.hpp"
 #include "reports/reporters.hpp"
 
 namespace mailready::cli {
@@ -47,7 +48,8 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
       "against an IMAP/SMTP deployment, and says where the path breaks.\n"
       "Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad usage or could not run).",
       "mailready"};
-  app.set_version_flag("--version", std::string("mailready ") + MAILREADY_VERSION);
+  app.set_version_flag("--version", [] { return version_text(); },
+                       "Print the version, the git commit and the OpenSSL and Poco versions");
   app.require_subcommand(1);
 
   Invocation inv;

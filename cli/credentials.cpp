@@ -21,6 +21,29 @@ std::string chomp(std::string s) {
   return s;
 }
 
+std::string read_secret_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + what);
+  return chomp(std::string(std::istreambuf_iterator<char>(in), {}));
+}
+
+/// systemd's credentials (systemd.exec(5), "Credentials"): LoadCredential=NAME:PATH copies
+/// PATH to $CREDENTIALS_DIRECTORY/NAME, a directory on a non-swappable file system that
+/// only the service's own user can read, even with DynamicUser=yes.
+std::string read_credential(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+    throw std::runtime_error("the credential name '" + name + "' is not a file name");
+  }
+  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+  if (dir == nullptr || *dir == '\0') {
+    throw std::runtime_error("the credential " + name +
+                             " cannot be read: CREDENTIALS_DIRECTORY is not set (systemd sets "
+                             "it for a unit with LoadCredential=" + name + ":FILE)");
+  }
+  return read_secret_file(std::string(dir) + "/" + name,
+                          "the credential " + name + " in $CREDENTIALS_DIRECTORY");
+}
+
 std::string prompt(const std::string& user) {
   const int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
   if (tty < 0) {
@@ -61,9 +84,9 @@ std::string read_password(const PasswordSource& source, const std::string& user)
   if (!source.env.empty()) {
     password = read_env_secret(source.env, "--password-env");
   } else if (!source.file.empty()) {
-    std::ifstream in(source.file, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read --password-file " + source.file);
-    password = chomp(std::string(std::istreambuf_iterator<char>(in), {}));
+    password = read_secret_file(source.file, "--password-file " + source.file);
+  } else if (!source.credential.empty()) {
+    password = read_credential(source.credential);
   } else if (source.stdin_) {
     std::ostringstream all;
     all << std::cin.rdbuf();

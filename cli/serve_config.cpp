@@ -166,11 +166,11 @@ ModuleConfig parse_module(const std::string& name, const json& value, const std:
 
 TargetConfig parse_target(const std::string& name, const json& value, const std::string& where) {
   expect_object(value, where, {"imap_host", "smtp_host", "resolve", "user", "password_file",
-                               "password_env"});
+                               "password_env", "password_credential"});
   TargetConfig t;
   t.name = name;
   // The login: a user and exactly one password source, read now (start-up), so a missing
-  // file or variable stops the exporter before it answers anything.
+  // file, variable or credential stops the exporter before it answers anything.
   const auto string_of = [&](std::string_view key) -> std::string {
     const json* v = find(value, key);
     if (v == nullptr) return {};
@@ -183,10 +183,14 @@ TargetConfig parse_target(const std::string& name, const json& value, const std:
   cli::PasswordSource source;
   source.file = string_of("password_file");
   source.env = string_of("password_env");
-  if (!source.file.empty() && !source.env.empty()) {
-    fail(where, "give password_file or password_env, not both");
+  source.credential = string_of("password_credential");
+  const int sources = static_cast<int>(!source.file.empty()) +
+                      static_cast<int>(!source.env.empty()) +
+                      static_cast<int>(!source.credential.empty());
+  if (sources > 1) {
+    fail(where, "give one of password_file, password_env and password_credential, not two");
   }
-  const bool has_source = !source.file.empty() || !source.env.empty();
+  const bool has_source = sources == 1;
   if (t.user.empty() != !has_source) fail(where, "user and a password source go together");
   if (has_source) {
     try {

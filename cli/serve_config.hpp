@@ -53,8 +53,9 @@ struct ModuleConfig {
 };
 
 /// Where to probe: one deployment the exporter may be asked about, by the name Prometheus
-/// passes as ?target=. Its login (user, and password_file or password_env) is read when the
-/// config is loaded, from the file or the environment, never from a request.
+/// passes as ?target=. Its login (user, and one of password_file, password_env or
+/// password_credential, a systemd credential in $CREDENTIALS_DIRECTORY) is read when the
+/// config is loaded, never from a request.
 struct TargetConfig {
   std::string name;
   std::string user;      ///< empty: no logins for this target

@@ -95,7 +95,14 @@ class Informational(unittest.TestCase):
     def test_version(self):
         run = local("--version")
         self.assertEqual(run.rc, 0)
-        self.assertRegex(run.stdout.strip(), r"^mailready \d+\.\d+\.\d+$")
+        lines = run.stdout.splitlines()
+        self.assertEqual(len(lines), 4, run.stdout)
+        self.assertRegex(lines[0], r"^mailready \d+\.\d+\.\d+$")
+        self.assertRegex(lines[1], r"^commit ([0-9a-f]{12}(-dirty)?|unknown)$")
+        self.assertRegex(lines[2], r"^OpenSSL 3\.\d+\.\d+")
+        self.assertRegex(lines[3], r"^Poco \d+\.\d+\.\d+$")
+        # No path of the machine it was built on.
+        self.assertNotIn("/", run.stdout)
 
     def test_help_lists_every_check_flag(self):
         run = local("check", "--help")

@@ -3,8 +3,13 @@
 
 #include "cli/serve_config.hpp"
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "checks/modules/modules.hpp"
@@ -314,9 +319,50 @@ TEST_CASE("serve config: a target's login is read at start-up, from a file or a 
   CHECK(error_of(doc).find("go together") != std::string::npos);
   doc["targets"]["mail.lab.test"] = {
       {"user", "a"}, {"password_env", "MAILREADY_TEST_TARGET_PW"}, {"password_file", file}};
-  CHECK(error_of(doc).find("not both") != std::string::npos);
+  CHECK(error_of(doc).find("not two") != std::string::npos);
   doc["targets"]["mail.lab.test"] = {{"user", "a"}, {"password_env", "MAILREADY_NO_SUCH_VAR_X"}};
   const auto missing = error_of(doc);
   CHECK(missing.find("MAILREADY_NO_SUCH_VAR_X") != std::string::npos);
   CHECK(missing.find("s3cret") == std::string::npos);
+}
+
+TEST_CASE("serve config: password_credential reads $CREDENTIALS_DIRECTORY/NAME (systemd's "
+          "LoadCredential=)",
+          "[serve]") {
+  char dir_template[] = "/tmp/mailready-credentials-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  const std::string path = dir + "/alice.password";
+  {
+    std::ofstream(path) << "s3cret-from-systemd\n";
+  }
+  json doc = minimal();
+  doc["targets"]["mail.lab.test"] = {{"user", "alice@lab.test"},
+                                     {"password_credential", "alice.password"}};
+
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  const auto unset = error_of(doc);
+  CHECK(unset.find("CREDENTIALS_DIRECTORY is not set") != std::string::npos);
+  CHECK(unset.find("LoadCredential=alice.password:") != std::string::npos);
+
+  ::setenv("CREDENTIALS_DIRECTORY", dir.c_str(), 1);
+  const ServeConfig c = parse_serve_config(doc);
+  const auto planned = plan_probe(c, {"mail.lab.test", "default"});
+  REQUIRE(std::holds_alternative<ProbePlan>(planned));
+  CHECK(std::get<ProbePlan>(planned).options.password == "s3cret-from-systemd");
+
+  // Only a name in that directory: no path, no way out of it.
+  for (const auto* name : {"../alice.password", "/etc/shadow", "..", "."}) {
+    doc["targets"]["mail.lab.test"]["password_credential"] = name;
+    CHECK(error_of(doc).find("is not a file name") != std::string::npos);
+  }
+  doc["targets"]["mail.lab.test"]["password_credential"] = "bob.password";
+  const auto missing = error_of(doc);
+  CHECK(missing.find("cannot read the credential bob.password") != std::string::npos);
+  doc["targets"]["mail.lab.test"]["password_file"] = path;
+  CHECK(error_of(doc).find("not two") != std::string::npos);
+
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  std::remove(path.c_str());
+  ::rmdir(dir.c_str());
 }
