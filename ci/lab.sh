@@ -114,6 +114,8 @@ DOMAIN=lab.test
 #               serves Postfix's SASL on this host's 587 and 465
 #   cramonly    the same as nomech (own Dovecot, its auth socket for 587/465), CRAM-MD5 only
 #   ntlmonly    the same, NTLM only (NTLMv2, the lab's winbind helper)
+#   fleet       no defect: the servers behind the fleet (FLEET_* below), with a wildcard
+#               leaf for *.fleet.lab.test
 #   limited     valid chain; 1 connection per client and service (Postfix:
 #               smtpd_client_connection_count_limit on its listeners, no exceptions) and 1
 #               logged-in IMAP/POP3 session per user and client (Dovecot:
@@ -121,13 +123,26 @@ DOMAIN=lab.test
 DEFECT_HOSTS=(expired:127.0.10.31 selfsigned:127.0.10.32 nochain:127.0.10.33
   wrongname:127.0.10.34 weak:127.0.10.35 tls10:127.0.10.36 nostarttls:127.0.10.37
   plainauth:127.0.10.38 nomech:127.0.10.39 cramonly:127.0.10.42 ntlmonly:127.0.10.43
-  limited:127.0.10.44)
+  limited:127.0.10.44 fleet:127.0.10.50)
 # Hosts with a Dovecot instance of their own (name:mechanisms), in $LAB_DIR/dovecot-<name>:
 # the mechanism list belongs to the auth process, not to an address.
 SOLO_HOSTS=(nomech:scram-sha-256 cramonly:cram-md5 ntlmonly:ntlm)
 # dark.lab.test: every TCP port dropped by the namespace firewall, no server behind it.
 DARK_IP=127.0.10.30
 DARK_HOST=dark.lab.test
+# The fleet: FLEET_SIZE names fleet-NNNN.fleet.lab.test (0000 up) on 127.0.12.0 up (at
+# most 1024: 127.0.12.0/22), each NATed inside the namespace to the fleet host's servers
+# (127.0.10.50, wildcard leaf), so one Dovecot and one Postfix serve them all — except:
+#   fleet-0007  587 closed (not NATed there: nothing listens, the kernel resets)
+#   fleet-0008  993 closed (the same)
+#   fleet-0009  every TCP port dropped
+#   fleet-0010  NATed to expired.lab.test: an expired leaf (for another name)
+FLEET_SIZE=${MAILREADY_LAB_FLEET_SIZE:-1024}
+FLEET_DOMAIN=fleet.$DOMAIN
+FLEET_NET=127.0.12.0/22
+FLEET_BACKEND=127.0.10.50
+fleet_ip() { echo "127.0.$((12 + $1 / 256)).$(($1 % 256))"; }
+fleet_name() { printf 'fleet-%04d.%s' "$1" "$FLEET_DOMAIN"; }
 # The expired leaf's validity: fixed dates, a past quarter (RFC 5280 times, UTC).
 EXPIRED_START=20240101000000Z
 EXPIRED_END=20240331235959Z
@@ -431,6 +446,7 @@ make_defect_leaves() {
   for h in $(defect_names); do
     fqdn=$h.$DOMAIN
     [ "$h" = wrongname ] && fqdn=other.$DOMAIN
+    [ "$h" = fleet ] && fqdn="*.$FLEET_DOMAIN, DNS:$FLEET_DOMAIN"
     cat >>"$d/openssl.cnf" <<EOF
 [ v3_leaf_$h ]
 basicConstraints       = critical, CA:false
@@ -446,6 +462,7 @@ EOF
   for h in $(defect_names); do
     fqdn=$h.$DOMAIN
     [ "$h" = wrongname ] && fqdn=other.$DOMAIN
+    [ "$h" = fleet ] && fqdn="*.$FLEET_DOMAIN"
     openssl req -config "$d/openssl.cnf" -new -key "$d/$h/leaf.key" -out "$d/$h/leaf.csr" \
       -subj "/O=mailready lab/CN=$fqdn" &
     reqs+=($!)
@@ -504,6 +521,7 @@ defect_text() {
     cramonly) echo "only CRAM-MD5 (IMAP, POP3, SMTP 587/465)" ;;
     ntlmonly) echo "only NTLM (IMAP, POP3, SMTP 587/465)" ;;
     limited) echo "1 session at a time per client (SMTP 421, IMAP NO [LIMIT])" ;;
+    fleet) echo "none: serves the $FLEET_SIZE fleet names (*.$FLEET_DOMAIN leaf)" ;;
   esac
 }
 
@@ -546,6 +564,9 @@ $DARK_IP $DARK_HOST
 EOF
   local h
   for h in "${DEFECT_HOSTS[@]}"; do echo "${h#*:} ${h%%:*}.$DOMAIN"; done >>"$NETNS_ETC/hosts"
+  local i
+  for ((i = 0; i < FLEET_SIZE; i++)); do echo "$(fleet_ip "$i") $(fleet_name "$i")"; done \
+    >>"$NETNS_ETC/hosts"
   printf 'nameserver 127.0.0.53\noptions timeout:1 attempts:1\n' >"$NETNS_ETC/resolv.conf"
   # Host lookups: files, then dns (which fails at once). Everything else as on the host.
   if [ -f /etc/nsswitch.conf ]; then
@@ -560,6 +581,17 @@ EOF
     iptables -A "$1" -d "$2" -p tcp --dport 465 -j DROP
     iptables -A "$1" -d "$3" -p tcp -j DROP
     iptables -A INPUT -j "$1"' sh "$FW_CHAIN" "$FW_IP" "$DARK_IP"
+  # The fleet (FLEET_* above): NAT in the namespace's OUTPUT (where its connections start),
+  # the exceptions first.
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  in_ns sh -ec 'iptables -t nat -A OUTPUT -d "$2" -p tcp --dport 587 -j RETURN
+    iptables -t nat -A OUTPUT -d "$3" -p tcp --dport 993 -j RETURN
+    iptables -t nat -A OUTPUT -d "$4" -j RETURN
+    iptables -A "$1" -d "$4" -p tcp -j DROP
+    iptables -t nat -A OUTPUT -d "$5" -p tcp -j DNAT --to-destination "$6"
+    iptables -t nat -A OUTPUT -d "$7" -p tcp -j DNAT --to-destination "$8"' sh "$FW_CHAIN" \
+    "$(fleet_ip 7)" "$(fleet_ip 8)" "$(fleet_ip 9)" "$(fleet_ip 10)" "$(defect_ip expired)" \
+    "$FLEET_NET" "$FLEET_BACKEND"
 }
 
 # Dovecot 2.3.19's default ssl_cipher_list (doveconf -d ssl_cipher_list), with ':' before @STRENGTH.

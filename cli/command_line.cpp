@@ -274,7 +274,7 @@ std::variant<Invocation, int> parse_command_line(int argc, const char* const* ar
   }
   inv.oauth_token_env = token_env;
   if (inv.targets_file.empty() && o.target.empty()) {
-    return usage("give the HOST to check, or --targets FILE");
+    return usage("the host to check is missing: give HOST, or --targets FILE");
   }
   if (inv.targets_file.empty()) {
     if (o.imap_host.empty()) o.imap_host = o.target;
