@@ -80,9 +80,7 @@ class JsonFleet final : public FleetWriter {
  public:
   explicit JsonFleet(Emit emit) : emit_(std::move(emit)) {}
   void target(const std::string& name, const Report& report) override {
-    nlohmann::json j = to_json(report);
-    j["target"] = name;
-    targets_.push_back(std::move(j));
+    targets_.push_back({{"target", name}, {"report", to_json(report)}});
   }
   void end(const FleetSummary& s) override {
     nlohmann::json doc = {{"schema_version", Report::schema_version},

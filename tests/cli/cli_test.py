@@ -29,6 +29,20 @@ class UsageErrors(unittest.TestCase):
     def test_missing_host(self):
         self.assert_usage_error(local("check"), "host")
 
+    def test_targets_and_host_exclude_each_other(self):
+        self.assert_usage_error(local("check", "mail.test", "--targets", "/dev/null"), "excludes")
+
+    def test_targets_from_stdin_and_password_from_stdin(self):
+        self.assert_usage_error(local("check", "--targets", "-", "--user", "a@x.test", "--password-stdin"),
+                                "both want standard input")
+
+    def test_targets_file_that_cannot_be_read(self):
+        self.assert_usage_error(local("check", "--targets", "/nonexistent/targets.txt"),
+                                "targets /nonexistent/targets.txt: cannot read: No such file or directory")
+
+    def test_parallel_out_of_range(self):
+        self.assert_usage_error(local("check", "--targets", "-", "--parallel", "0"), "--parallel")
+
     def test_unknown_check_id(self):
         self.assert_usage_error(local("check", "mail.test", "--only", "nope.check"), "nope.check")
 

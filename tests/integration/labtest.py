@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("MAILREADY_BIN", str(ROOT / "build" / "mailready"))
-NETNS = "mailready-lab"
+NETNS = os.environ.get("MAILREADY_LAB_NS", "mailready-lab")
 LAB_DIR = Path(os.environ.get("MAILREADY_LAB_DIR", "/tmp/mailready-lab"))
 SCHEMA = ROOT / "reports" / "schema" / "report.schema.json"
 

@@ -233,6 +233,7 @@ TEST_CASE("fleet writers: every format names each target once and the fleet's to
   CHECK(json["exit_code"] == 2);
   REQUIRE(json["targets"].size() == 3);
   CHECK(json["targets"][1]["target"] == "b.test");
+  CHECK(json["targets"][1]["report"]["verdict"] == "critical");
 
   std::istringstream lines(write_fleet("ndjson"));
   std::string line;
