@@ -67,6 +67,9 @@ class Context {
   std::chrono::milliseconds wait_budget() const;
   /// True once the run's deadline has passed.
   bool expired() const;
+  /// The run's deadline (--deadline from the start), if it has one: every session's reads
+  /// and writes are cut to it.
+  std::optional<Clock::time_point> deadline() const { return deadline_; }
   std::chrono::milliseconds elapsed() const;
 
   /// Waits for one of `address`'s connection slots (--per-host), for a session to `port`.

@@ -69,6 +69,7 @@ Result<Unit> LineSession::fill(Clock::time_point until) {
 
 Result<std::string> LineSession::read_line() {
   const auto until = read_until();
+  const bool by_deadline = deadline_ && until == *deadline_;
   for (;;) {
     const auto nl = buffer_.find('\n', pos_);
     if (nl != std::string::npos) {
@@ -91,7 +92,12 @@ Result<std::string> LineSession::read_line() {
                   fmt::format("the server sent more than {} bytes without a line end", max_line_));
     }
     if (eof_) return fail(Failure::Kind::closed, "the server closed the connection");
-    if (auto got = fill(until); !got) return got.failure();
+    if (auto got = fill(until); !got) {
+      if (by_deadline && got.failure().kind == Failure::Kind::timeout) {
+        return fail(Failure::Kind::timeout, "no complete line before the run's deadline");
+      }
+      return got.failure();
+    }
   }
 }
 
