@@ -32,15 +32,24 @@ Context::Slots& Context::slots(const std::string& address) { return slots_[addre
 Slot Context::acquire_slot(const std::string& address, int port, bool urgent) {
   std::unique_lock<std::mutex> lock(mutex_);
   Slots& s = slots(address);
+  const int per_host = std::max(1, options_.per_host);
   const auto free = [&] {
-    if (s.in_use >= std::max(1, options_.per_host)) return false;
+    if (s.in_use >= per_host) return false;
     if (const auto l = s.limit_at.find(port); l != s.limit_at.end() && s.in_use_at[port] >= l->second) {
       return false;
     }
+    // Each port its share while others wait: a tarpitting port's sessions, each held for
+    // a whole timeout, took every slot and starved the healthy ports' logins.
+    int ports_waiting = 1;
+    for (const auto& [p, n] : s.waiting_at) {
+      if (p != port && n > 0) ++ports_waiting;
+    }
+    if (ports_waiting > 1 && s.in_use_at[port] >= std::max(1, per_host / ports_waiting)) return false;
     return urgent || s.urgent_waiting == 0;
   };
   auto& cv = urgent ? s.urgent_freed : s.freed;
   if (urgent) ++s.urgent_waiting;
+  ++s.waiting_at[port];
   bool got = true;
   if (deadline_) {
     got = cv.wait_until(lock, *deadline_, free);
@@ -48,6 +57,11 @@ Slot Context::acquire_slot(const std::string& address, int port, bool urgent) {
     cv.wait(lock, free);
   }
   if (urgent && --s.urgent_waiting == 0) s.freed.notify_all();  // the others may go again
+  if (--s.waiting_at[port] == 0) {
+    // One port fewer contending: the shares of the others grow.
+    s.urgent_freed.notify_all();
+    s.freed.notify_all();
+  }
   if (!got) return Slot(nullptr, address, port);
   ++s.in_use;
   ++s.in_use_at[port];
@@ -95,13 +109,35 @@ void Context::release_slot(const std::string& address, int port) {
   Slots& s = slots(address);
   --s.in_use;
   --s.in_use_at[port];
-  if (s.urgent_waiting > 0) {
+  int ports_waiting = 0;
+  for (const auto& [p, n] : s.waiting_at) ports_waiting += n > 0 ? 1 : 0;
+  if (ports_waiting > 1 || !s.limit_at.empty()) {
+    // Not every waiter may take this slot (a port over its share or its own limit): wake
+    // them all, one of them can go.
+    s.urgent_freed.notify_all();
+    s.freed.notify_all();
+  } else if (s.urgent_waiting > 0) {
     s.urgent_freed.notify_one();
-  } else if (!s.limit_at.empty()) {
-    s.freed.notify_all();  // a port under its own limit: wake them all, one of them can go
   } else {
     s.freed.notify_one();
   }
+}
+
+std::string Context::slot_holders(const std::string& address) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = slots_.find(address);
+  if (it == slots_.end()) return {};
+  std::vector<std::pair<int, int>> held;
+  for (const auto& [port, n] : it->second.in_use_at) {
+    if (n > 0) held.emplace_back(n, port);
+  }
+  std::sort(held.rbegin(), held.rend());
+  std::string out;
+  for (const auto& [n, port] : held) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(port) + " (" + std::to_string(n) + ")";
+  }
+  return out;
 }
 
 std::vector<CheckResult> Context::results_of(std::string_view check_id) const {

@@ -74,7 +74,9 @@ class Context {
 
   /// Waits for one of `address`'s connection slots (--per-host), for a session to `port`.
   /// The returned Slot is empty if the deadline passed first. `urgent` waiters are served
-  /// before the others.
+  /// before the others. Fair between ports: while sessions for another port of the address
+  /// wait, a port holds at most its share (per-host / ports waiting), so one slow or
+  /// tarpitting port cannot keep the others' sessions from starting.
   Slot acquire_slot(const std::string& address, int port = 0, bool urgent = false);
   /// How many of `address`'s slots are held now for `port` (0: for all its ports).
   int slots_in_use(const std::string& address, int port = 0) const;
@@ -86,6 +88,8 @@ class Context {
   void lower_slot_limit(const std::string& address, int port, int limit);
   /// The limit a server imposed on us there (0: none seen).
   int slot_limit_seen(const std::string& address, int port) const;
+  /// Who holds `address`'s slots now, most first: "587 (8), 25 (2)" (for a starved result).
+  std::string slot_holders(const std::string& address) const;
 
   /// The results of a check that already finished (empty if it did not run).
   std::vector<CheckResult> results_of(std::string_view check_id) const;
@@ -142,6 +146,7 @@ class Context {
     std::map<int, int> in_use_at;  ///< by port
     std::map<int, int> taken_at;   ///< by port, over the run
     std::map<int, int> limit_at;   ///< by port, where a server refused more of us
+    std::map<int, int> waiting_at; ///< by port, sessions waiting for a slot
     int urgent_waiting = 0;
     std::condition_variable urgent_freed;
     std::condition_variable freed;

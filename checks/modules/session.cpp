@@ -423,7 +423,10 @@ ReadySession connect_within_limit(Context& ctx, const Endpoint& e, const Session
     fc.limit = limit;
     Slot slot = ctx.acquire_slot(e.address, e.port, wanted.urgent);
     if (!slot) {
-      fc.no_slot = std::string(no_slot_text);
+      // Name who had the slots: the endpoint that starved this one.
+      const auto holders = ctx.slot_holders(e.address);
+      fc.no_slot = holders.empty() ? std::string(no_slot_text)
+                                   : fmt::format("{} (slots held, by port: {})", no_slot_text, holders);
       ReadySession none;
       none.protocol = e.protocol;
       none.detail = fc.no_slot;
