@@ -8,6 +8,14 @@ namespace mailready::checks {
 const std::vector<FindingInfo>& finding_catalog() {
   static const std::vector<FindingInfo> catalog = [] {
     std::vector<FindingInfo> c = {
+        {"auth.no-answer", "A login gets no answer", Severity::critical,
+         "The endpoint greeted and TLS came up, but the login command got no answer before "
+         "the timeout. A phone waits the same way and then reports the account as not "
+         "reachable: for the user the mail path is down. Behind a gateway or proxy this is "
+         "usually the gateway waiting on a backend (the mail server or the directory) whose "
+         "packets a firewall between the DMZ and the inside drops.",
+         "Check that the gateway reaches the mail server and the directory through the inner "
+         "firewall (IMAP, SMTP, LDAP), and the gateway's log for the login."},
         {"auth.plaintext-before-tls", "Passwords can be sent before TLS", Severity::critical,
          "PLAIN, LOGIN or the IMAP LOGIN command is offered on a connection without TLS. A "
          "client (or a phone set to not use SSL) will send the password in the clear, where "
