@@ -130,5 +130,46 @@ class EhloFlood(Case):
         self.assertEqual(len(self.run_.one("imap.greeting", 143)["facts"]["capabilities"]), 256)
 
 
+def envelopes(*rcpt_replies):
+    """An SMTP server without AUTH that answers each envelope's RCPT TO in turn."""
+    lines = ["send 220 local.test ESMTP\\r\\n", "recv", "send 250 local.test\\r\\n"]
+    for reply in rcpt_replies:
+        lines += ["recv", "send 250 2.1.0 Ok\\r\\n", "recv", f"send {reply}\\r\\n",
+                  "recv", "send 250 2.0.0 Ok\\r\\n"]
+    return "\n".join(lines + ["hold", ""])
+
+
+RELAY_DENIED = "554 5.7.1 <postmaster@x>: Relay access denied"
+
+
+class AuthRequiredRecipients(Case):
+    """smtp.auth-required looks for a local recipient: the host name itself, then its
+    parent; a relay denial is no proof that AUTH is required."""
+    ADDRESS = "127.0.10.63"
+    SERVERS = [(587, None, False, envelopes(RELAY_DENIED, "250 2.1.5 Ok"))]
+    ARGS = ("--timeout", "2", "--only", "smtp.auth-required")
+
+    def test_a_relay_denial_moves_on_to_the_parent_domain(self):
+        r = self.run_.one("smtp.auth-required", 587)
+        self.assertEqual(r["facts"]["recipients_tried"],
+                         [f"postmaster@{HOST}", "postmaster@lab.test"])
+        self.assertEqual(r["facts"]["recipient"], "postmaster@lab.test")
+        self.assertEqual([f["id"] for f in r["findings"]], ["smtp.auth-not-required"])
+
+
+
+class AuthRequiredRelayOnly(Case):
+    """Every candidate refused as relaying: not a pass (it proved nothing)."""
+    ADDRESS = "127.0.10.64"
+    SERVERS = [(587, None, False, envelopes(RELAY_DENIED, RELAY_DENIED))]
+    ARGS = ("--timeout", "2", "--only", "smtp.auth-required")
+
+    def test_relay_denials_are_no_proof(self):
+        r = self.run_.one("smtp.auth-required", 587)
+        self.assertEqual(r["status"], "error")
+        self.assertIsNone(r["facts"]["auth_required"])
+        self.assertIn("no local recipient", r["error"])
+
+
 if __name__ == "__main__":
     unittest.main()
