@@ -111,6 +111,15 @@ const std::vector<FindingInfo>& finding_catalog() {
          "pass the session on, or a server that crashes on TLS.",
          "Check the server's log for the session after the handshake, and what sits between "
          "the phones and the server (a proxy that ends STARTTLS must forward the session)."},
+        {"protocol.ehlo-failed", "The SMTP server greets but does not answer EHLO",
+         Severity::critical,
+         "After its 220 greeting the server gave no usable reply to EHLO: none before the "
+         "timeout, a reply longer than mailready reads (8 KiB per line, 256 lines), one that "
+         "is not SMTP, or a refusal. Phones (and every current client) open with EHLO and "
+         "learn STARTTLS and AUTH from its reply; without it they cannot send. A warning on "
+         "port 25.",
+         "Check the server's EHLO settings and what sits in front of it (an SMTP proxy or "
+         "firewall 'fixup' that rewrites EHLO replies breaks them)."},
         {"protocol.limit-exceeded", "A server's reply is larger than any real server's",
          Severity::warning,
          "A reply held more than mailready keeps of one kind: more than 128 EHLO keywords or 64 "

@@ -125,6 +125,14 @@ class SmtpGreetingCheck final : public Check {
       r.findings.push_back(make_finding(
           "rate-limited", fmt::format("{} is rate-limiting us: {}", e.label(), fc.ehlo->raw()),
           {{"reply", fc.ehlo->raw()}}));
+    } else {
+      // Greeted, then no usable EHLO reply (none in time, an over-long or endless one, a
+      // refusal): a phone can go no further either. This passed quietly before.
+      const std::string why = fc.ehlo_failure ? fc.ehlo_failure->message
+                                              : fc.ehlo ? "answered " + fc.ehlo->raw() : "no reply";
+      r.findings.push_back(make_finding(
+          "protocol.ehlo-failed", weight, fmt::format("{} greeted, but EHLO failed: {}", e.label(), why),
+          {{"error", why}}));
     }
     keep_transcript(ctx, info().id, e, fc.transcript);
     r.settle();
