@@ -73,6 +73,9 @@ std::size_t remove_probes(ReadySession& s, const std::string& mailbox, bool uidp
   return uids.size();
 }
 
+/// How long a server may take to end IDLE after DONE (RFC 2177), and the last look.
+constexpr milliseconds idle_grace{2000};
+
 /// How watching INBOX for the probe ended.
 struct Watch {
   bool arrived = false;
@@ -110,8 +113,11 @@ std::string idle_once(ReadySession& s, Clock::time_point until) {
 /// that does not answer IDLE or ignores DONE ends the watch, and says so.
 Watch wait_for_probe(ReadySession& s, const std::string& tag, bool idle, Clock::time_point until) {
   auto& session = s.conn->session;
+  // Past `until` only the goodbye of the last IDLE round (DONE and its tagged reply) and
+  // the last look are left: they get a short grace, within the run's deadline.
   const auto run_deadline = session.deadline();
-  session.set_deadline(run_deadline && *run_deadline < until ? *run_deadline : until);
+  const auto grace = until + idle_grace;
+  session.set_deadline(run_deadline && *run_deadline < grace ? *run_deadline : grace);
   Watch out;
   while (Clock::now() < until) {
     if (!search_probes(s, tag).empty()) {
