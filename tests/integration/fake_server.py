@@ -24,7 +24,9 @@ A script FILE has one command a line (blank lines and # comments ignored):
                           gets TEXT ({tag}: the line's first word, {lasttag}: that of the
                           last line with more than one word; escapes as for send);
                           PAT * matches any line; the first matching rule wins
-       serve              answer each client line by the rules until the client closes
+       serve              answer each client line by the rules until the client closes;
+                          a TEXT ending in {data} then takes the lines after it up to
+                          a lone "." unanswered (an SMTP message after DATA)
        repeat N TEXT      send TEXT N times, {i} in it replaced by 0, 1, ... (floods)
        shutdown           half-close: no more bytes from us, keep reading
        reset              close with a TCP reset (SO_LINGER 0)
@@ -66,6 +68,7 @@ def serve(conn, script, ctx):
     buf = b""
     rules = []
     last_tag = "*"
+    swallowing = False
     try:
         conn.settimeout(None)
         if ctx:
@@ -96,8 +99,8 @@ def serve(conn, script, ctx):
                 for i in range(int(count)):
                     conn.sendall(unescape(text.replace("{i}", str(i))))
             elif cmd == "answer":
-                pattern, _, text = arg.partition(" => ")
-                rules.append((pattern.strip(), text))
+                pattern, _, text = arg.partition(" =>")
+                rules.append((pattern.strip(), text[1:] if text.startswith(" ") else text))
             elif cmd == "serve":
                 while True:
                     while b"\n" not in buf and len(buf) < 65536:
@@ -110,10 +113,15 @@ def serve(conn, script, ctx):
                     tag = line.split(" ", 1)[0]
                     if " " in line:
                         last_tag = tag
+                    if swallowing:
+                        swallowing = line != "."
+                        if swallowing:
+                            continue
                     for pattern, text in rules:
                         if matches(pattern, line):
                             text = text.replace("{tag}", tag).replace("{lasttag}", last_tag)
-                            conn.sendall(unescape(text))
+                            swallowing = text.endswith("{data}")
+                            conn.sendall(unescape(text.replace("{data}", "")))
                             break
             elif cmd == "shutdown":
                 conn.shutdown(socket.SHUT_WR)
