@@ -133,9 +133,9 @@ Watch wait_for_probe(ReadySession& s, const std::string& tag, bool idle, Clock::
     out.idle_broken = idle_once(s, until);
     if (!out.idle_broken.empty()) break;
   }
-  session.set_deadline(run_deadline);
   // The last look; a session that broke IDLE may still be in it and is not asked again.
   if (!out.arrived && out.idle_broken.empty()) out.arrived = !search_probes(s, tag).empty();
+  session.set_deadline(run_deadline);
   return out;
 }
 
