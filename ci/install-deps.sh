@@ -15,6 +15,8 @@ packages=(
   python3-jsonschema libxml2-utils prometheus
   # the benchmark (bench/): the peers it is compared with, and instruction counts
   monitoring-plugins-basic curl valgrind
+  # fuzzing (ci/fuzz.sh): clang's libFuzzer with ASan and UBSan
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()
