@@ -19,6 +19,8 @@ packages=(
   # packaging (ci/package.sh): the man page, and what checks the package, its completion
   # and its systemd unit
   scdoc man-db bash-completion lintian file systemd strace
+  # fuzzing (ci/fuzz.sh): clang's libFuzzer with ASan and UBSan
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -20,6 +20,13 @@ Slot ConnectionBudget::acquire(const std::string& address, int port, bool urgent
     if (const auto l = s.limit_at.find(port); l != s.limit_at.end() && s.in_use_at[port] >= l->second) {
       return false;
     }
+    // Each port its share while others wait: a tarpitting port's sessions, each held for
+    // a whole timeout, took every slot and starved the healthy ports' logins.
+    int ports_waiting = 1;
+    for (const auto& [p, n] : s.waiting_at) {
+      if (p != port && n > 0) ++ports_waiting;
+    }
+    if (ports_waiting > 1 && s.in_use_at[port] >= std::max(1, per_host_ / ports_waiting)) return false;
     return urgent || s.urgent_waiting == 0;
   };
   const auto wait = [&](std::condition_variable& cv, const auto& ready) {
@@ -31,8 +38,14 @@ Slot ConnectionBudget::acquire(const std::string& address, int port, bool urgent
   };
   auto& cv = urgent ? s.urgent_freed : s.freed;
   if (urgent) ++s.urgent_waiting;
+  ++s.waiting_at[port];
   const bool got = wait(cv, free);
   if (urgent && --s.urgent_waiting == 0) s.freed.notify_all();  // the others may go again
+  if (--s.waiting_at[port] == 0) {
+    // One port fewer contending: the shares of the others grow.
+    s.urgent_freed.notify_all();
+    s.freed.notify_all();
+  }
   if (!got) return Slot(nullptr, address, port);
   ++s.in_use;
   ++s.in_use_at[port];
@@ -84,10 +97,15 @@ void ConnectionBudget::release(const std::string& address, int port) {
 void ConnectionBudget::free_address_slot(Slots& s, int port) {
   --s.in_use;
   --s.in_use_at[port];
-  if (s.urgent_waiting > 0) {
+  int ports_waiting = 0;
+  for (const auto& [p, n] : s.waiting_at) ports_waiting += n > 0 ? 1 : 0;
+  if (ports_waiting > 1 || !s.limit_at.empty()) {
+    // Not every waiter may take this slot (a port over its share or its own limit): wake
+    // them all, one of them can go.
+    s.urgent_freed.notify_all();
+    s.freed.notify_all();
+  } else if (s.urgent_waiting > 0) {
     s.urgent_freed.notify_one();
-  } else if (!s.limit_at.empty()) {
-    s.freed.notify_all();  // a port under its own limit: wake them all, one of them can go
   } else {
     s.freed.notify_one();
   }
@@ -123,6 +141,23 @@ int ConnectionBudget::limit_seen(const std::string& address, int port) const {
 int ConnectionBudget::in_use_total() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return in_use_total_;
+}
+
+std::string ConnectionBudget::holders(const std::string& address) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = slots_.find(address);
+  if (it == slots_.end()) return {};
+  std::vector<std::pair<int, int>> held;
+  for (const auto& [port, n] : it->second.in_use_at) {
+    if (n > 0) held.emplace_back(n, port);
+  }
+  std::sort(held.rbegin(), held.rend());
+  std::string out;
+  for (const auto& [n, port] : held) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(port) + " (" + std::to_string(n) + ")";
+  }
+  return out;
 }
 
 int ConnectionBudget::in_use_on_port(int port) const {
@@ -196,6 +231,8 @@ void Context::lower_port_limit(int port, int limit) { budget_->lower_port_limit(
 void Context::lower_slot_limit(const std::string& address, int port, int limit) {
   budget_->lower_limit(address, port, limit);
 }
+
+std::string Context::slot_holders(const std::string& address) const { return budget_->holders(address); }
 
 std::vector<CheckResult> Context::results_of(std::string_view check_id) const {
   std::lock_guard<std::mutex> lock(mutex_);

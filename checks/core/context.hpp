@@ -78,6 +78,8 @@ class ConnectionBudget {
   void lower_limit(const std::string& address, int port, int limit);
   int limit_seen(const std::string& address, int port) const;
   int in_use_total() const;
+  /// Who holds `address`'s slots now, most first: "587 (8), 25 (2)".
+  std::string holders(const std::string& address) const;
   /// Ours open to `port` now, at every address.
   int in_use_on_port(int port) const;
   /// From now on at most `limit` (>= 1) at once to `port` over all addresses: a server
@@ -96,6 +98,7 @@ class ConnectionBudget {
     std::map<int, int> in_use_at;  ///< by port
     std::map<int, int> taken_at;   ///< by port, over the budget's life
     std::map<int, int> limit_at;   ///< by port, where a server refused more of us
+    std::map<int, int> waiting_at; ///< by port, sessions waiting for a slot
     int urgent_waiting = 0;
     std::condition_variable urgent_freed;
     std::condition_variable freed;
@@ -134,11 +137,16 @@ class Context {
   std::chrono::milliseconds wait_budget() const;
   /// True once the run's deadline has passed.
   bool expired() const;
+  /// The run's deadline (--deadline from the start), if it has one: every session's reads
+  /// and writes are cut to it.
+  std::optional<Clock::time_point> deadline() const { return deadline_; }
   std::chrono::milliseconds elapsed() const;
 
   /// Waits for one of `address`'s connection slots (--per-host), for a session to `port`.
   /// The returned Slot is empty if the deadline passed first. `urgent` waiters are served
-  /// before the others.
+  /// before the others. Fair between ports: while sessions for another port of the address
+  /// wait, a port holds at most its share (per-host / ports waiting), so one slow or
+  /// tarpitting port cannot keep the others' sessions from starting.
   Slot acquire_slot(const std::string& address, int port = 0, bool urgent = false);
   /// How many of `address`'s slots are held now for `port` (0: for all its ports).
   int slots_in_use(const std::string& address, int port = 0) const;
@@ -158,6 +166,8 @@ class Context {
   int connections_open_on_port(int port) const;
   /// The fleet's cap for `port` over all addresses (ConnectionBudget::lower_port_limit).
   void lower_port_limit(int port, int limit);
+  /// Who holds `address`'s slots now, most first: "587 (8), 25 (2)" (for a starved result).
+  std::string slot_holders(const std::string& address) const;
 
   /// The results of a check that already finished (empty if it did not run).
   std::vector<CheckResult> results_of(std::string_view check_id) const;

@@ -186,6 +186,7 @@ LoggedIn log_in_once(Context& ctx, const Endpoint& e, const std::string& mechani
   if (!result) {
     a.detail = result.failure().message;
     a.broken_reused = ready.reused;
+    a.no_answer = result.failure().kind == proto::Failure::Kind::timeout && !ctx.expired();
   } else {
     a.kind = result->accepted ? LoginAttempt::Kind::accepted : LoginAttempt::Kind::rejected;
     a.reply = result->reply;

@@ -55,6 +55,10 @@ struct LoginAttempt {
   std::chrono::milliseconds login_ms{0};
   bool over_tls = true;
   bool server_verified = true;  ///< SCRAM: the server proved it knows the password
+  /// not_reached because the login got no answer before the timeout, on a session that
+  /// had greeted and got TLS (a failure of the endpoint, not of the probe), the run's
+  /// deadline not yet passed.
+  bool no_answer = false;
   bool tls_resumed = false;     ///< the session's TLS resumed an earlier one of the endpoint's
   ConnectionLimit limit;        ///< a refusal for too many of ours, before this login
   bool broken_reused = false;   ///< the connection failed on a session an earlier user had

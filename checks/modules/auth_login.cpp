@@ -48,14 +48,15 @@ class AuthLogin final : public Check {
       const bool keep = e.protocol == Protocol::imap && m == plan->mechanisms.front();
       return attempt(ctx, *plan, m, keep);
     });
-    // auth.failed is critical where nothing works on the endpoint, a warning where
-    // another mechanism does (the phone can be set to that one).
+    // auth.failed and auth.no-answer are critical where nothing works on the endpoint, a
+    // warning where another mechanism does (the phone can be set to that one).
     const bool any_accepted = std::any_of(attempts.begin(), attempts.end(), [](const CheckResult& r) {
       return r.facts.value("accepted", false);
     });
     for (auto& r : attempts) {
       for (auto& f : r.findings) {
-        if (f.id == "auth.failed" && any_accepted) f.severity = Severity::warning;
+        const bool login_failed = f.id == "auth.failed" || f.id == "auth.no-answer";
+        if (login_failed && any_accepted) f.severity = Severity::warning;
       }
       r.settle();
     }
@@ -118,6 +119,15 @@ class AuthLogin final : public Check {
             {{"mechanism", mechanism}, {"reply", a.reply}, {"code", a.code}, {"detail", a.detail}}));
         break;
       case LoginAttempt::Kind::not_reached:
+        if (a.no_answer) {
+          r.summary = fmt::format("{} not answered", mechanism);
+          r.findings.push_back(make_finding(
+              "auth.no-answer",
+              fmt::format("{}: the {} login got no answer: {}", e.label(), mechanism, a.detail),
+              {{"mechanism", mechanism}, {"detail", a.detail}}));
+          break;
+        }
+        [[fallthrough]];
       case LoginAttempt::Kind::unsupported:
         r.status = Status::error;
         r.error = a.detail;

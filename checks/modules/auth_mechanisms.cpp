@@ -52,6 +52,13 @@ class AuthMechanisms final : public Check {
   CheckResult judge(const Context& ctx, const CheckResult& greeting) const {
     const Endpoint& e = *greeting.endpoint;
     CheckResult r = endpoint_result(ctx, info().id, e);
+    if (greeting.facts.contains("after_tls_failed")) {
+      // STARTTLS came up and then the server went silent: what it offers after TLS is
+      // unknown, which is not "nothing" (the greeting check reports the silence).
+      r.status = Status::error;
+      r.error = "the mechanisms after TLS are unknown: " + greeting.facts["after_tls_failed"].get<std::string>();
+      return r;
+    }
     const Offered offered = offered_mechanisms(greeting);
     r.facts["before_tls"] = offered.before_tls ? nlohmann::json(*offered.before_tls) : nlohmann::json(nullptr);
     r.facts["after_tls"] = offered.after_tls ? nlohmann::json(*offered.after_tls) : nlohmann::json(nullptr);

@@ -145,6 +145,35 @@ void starttls_handshake_failed(CheckResult& r, const Endpoint& e, const proto::F
   r.settle();
 }
 
+void judge_after_starttls(CheckResult& r, const Endpoint& e, const FirstContact& fc, Severity weight) {
+  if (fc.starttls_injected > 0) {
+    // RFC 3207 §4.2 / CVE-2011-0411: whatever the server (or a box on the path) sent
+    // there would be read as if it came over TLS by a client that does not drop it.
+    r.findings.push_back(make_finding(
+        "tls.starttls-injection",
+        fmt::format("{} sent {} bytes after its reply to STARTTLS and before the TLS handshake "
+                    "(mailready discarded them)",
+                    e.label(), fc.starttls_injected),
+        {{"bytes", fc.starttls_injected}}));
+  }
+  if (fc.after_tls_failure) {
+    r.facts["after_tls_failed"] = fc.after_tls_failure->message;
+    r.findings.push_back(make_finding(
+        "protocol.closed-after-starttls", weight,
+        fmt::format("{} completed the STARTTLS handshake, then did not answer over TLS: {}",
+                    e.label(), fc.after_tls_failure->message),
+        {{"error", fc.after_tls_failure->message}}));
+  }
+}
+
+void note_over_limit(CheckResult& r, const Endpoint& e, std::size_t dropped, std::string_view what) {
+  if (dropped == 0) return;
+  r.findings.push_back(make_finding(
+      "protocol.limit-exceeded",
+      fmt::format("{} sent more {} than mailready keeps; {} were dropped", e.label(), what, dropped),
+      {{"dropped", dropped}}));
+}
+
 ChainStore& chain_store(Context& ctx) {
   return *ctx.shared<ChainStore>([] { return std::make_shared<ChainStore>(); });
 }

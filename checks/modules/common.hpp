@@ -85,6 +85,16 @@ void no_greeting(CheckResult& r, const Endpoint& e, const proto::Failure& failur
 void starttls_handshake_failed(CheckResult& r, const Endpoint& e, const proto::Failure& failure,
                                Severity weight);
 
+/// What the session did after a STARTTLS handshake that succeeded: tls.starttls-injection
+/// for bytes the server sent between its STARTTLS reply and the handshake, and
+/// protocol.closed-after-starttls (facts.after_tls_failed) when the first command over
+/// TLS got no answer.
+void judge_after_starttls(CheckResult& r, const Endpoint& e, const FirstContact& fc, Severity weight);
+
+/// protocol.limit-exceeded when a server's reply made a parser drop `dropped` items past
+/// its caps (`what`: "capabilities", "EHLO keywords and AUTH mechanisms").
+void note_over_limit(CheckResult& r, const Endpoint& e, std::size_t dropped, std::string_view what);
+
 /// Runs `work` for every item concurrently and returns the results in order.
 template <class Item, class Fn>
 std::vector<CheckResult> for_each_concurrently(const std::vector<Item>& items, Fn work) {

@@ -67,6 +67,8 @@ std::string hop_of(const CheckResult& r, const Finding& f) {
     return "gateway";
   }
   if (id == "auth.failed") return login_hop(r);
+  // Greeting and TLS worked, the login got no answer: see hop_of_error's timeouts.
+  if (id == "auth.no-answer") return "firewall";
   if (id == "auth.accepts-bad-password") return "directory";
   if (starts(id, "imap.")) return "mail-server";
   if (starts(id, "roundtrip.") || starts(id, "smtp.")) return "mta";

@@ -8,6 +8,14 @@ namespace mailready::checks {
 const std::vector<FindingInfo>& finding_catalog() {
   static const std::vector<FindingInfo> catalog = [] {
     std::vector<FindingInfo> c = {
+        {"auth.no-answer", "A login gets no answer", Severity::critical,
+         "The endpoint greeted and TLS came up, but the login command got no answer before "
+         "the timeout. A phone waits the same way and then reports the account as not "
+         "reachable: for the user the mail path is down. Behind a gateway or proxy this is "
+         "usually the gateway waiting on a backend (the mail server or the directory) whose "
+         "packets a firewall between the DMZ and the inside drops.",
+         "Check that the gateway reaches the mail server and the directory through the inner "
+         "firewall (IMAP, SMTP, LDAP), and the gateway's log for the login."},
         {"auth.plaintext-before-tls", "Passwords can be sent before TLS", Severity::critical,
          "PLAIN, LOGIN or the IMAP LOGIN command is offered on a connection without TLS. A "
          "client (or a phone set to not use SSL) will send the password in the clear, where "
@@ -53,6 +61,15 @@ const std::vector<FindingInfo>& finding_catalog() {
          "when you run mailready on the internal network on purpose.",
          "Publish the public address of the firewall / secure gateway in public DNS (split "
          "horizon), or make sure the phones reach the network over VPN."},
+        {"imap.idle-broken", "The IMAP server does not keep to IDLE", Severity::critical,
+         "While mailready waited in INBOX for its probe message, the server did not answer "
+         "IDLE with a continuation request, or did not end IDLE with a tagged reply after "
+         "DONE (RFC 2177). The iPhone keeps an IDLE open for push mail: against this server "
+         "new mail shows up late or not at all, and the session hangs until it times out. "
+         "Whether the probe was delivered is unknown (the mailbox could not be watched).",
+         "Check what answers on this port (a proxy or load balancer that does not pass IDLE "
+         "through, or cuts idle connections), and the server's IDLE settings (Dovecot: "
+         "imap_idle_notify_interval)."},
         {"imap.no-sent-folder", "No Sent mailbox", Severity::warning,
          "The account has no mailbox marked \\Sent (RFC 6154 SPECIAL-USE) and none named like "
          "one. The iPhone stores a copy of every sent message in the Sent mailbox; without it "
@@ -86,6 +103,33 @@ const std::vector<FindingInfo>& finding_catalog() {
          "banner (for example a web server, or a plain-text service on a TLS port).",
          "Point the port at the IMAP or SMTP service (check the firewall's port forwarding "
          "and the gateway's listeners)."},
+        {"protocol.closed-after-starttls", "The server goes silent after STARTTLS",
+         Severity::critical,
+         "The STARTTLS handshake succeeded, but the server then closed the connection or did "
+         "not answer the first command over TLS (CAPABILITY / EHLO). A phone gets no further "
+         "than the handshake: no login, no mail. Often a TLS-terminating proxy that does not "
+         "pass the session on, or a server that crashes on TLS.",
+         "Check the server's log for the session after the handshake, and what sits between "
+         "the phones and the server (a proxy that ends STARTTLS must forward the session)."},
+        {"protocol.ehlo-failed", "The SMTP server greets but does not answer EHLO",
+         Severity::critical,
+         "After its 220 greeting the server gave no usable reply to EHLO: none before the "
+         "timeout, a reply longer than mailready reads (8 KiB per line, 256 lines), one that "
+         "is not SMTP, or a refusal. Phones (and every current client) open with EHLO and "
+         "learn STARTTLS and AUTH from its reply; without it they cannot send. A warning on "
+         "port 25.",
+         "Check the server's EHLO settings and what sits in front of it (an SMTP proxy or "
+         "firewall 'fixup' that rewrites EHLO replies breaks them)."},
+        {"protocol.limit-exceeded", "A server's reply is larger than any real server's",
+         Severity::warning,
+         "A reply held more than mailready keeps of one kind: more than 128 EHLO keywords or 64 "
+         "AUTH mechanisms, more than 256 IMAP capabilities (or one longer than 256 bytes). The "
+         "rest was dropped so that no server can make mailready spend unbounded memory or CPU. "
+         "Other limits end the session with an error instead: a line longer than 8 KiB, 256 "
+         "lines in one SMTP reply, 10,000 untagged IMAP responses or 4 MiB in one reply, a "
+         "literal over 1 MiB, 16 MiB on one session.",
+         "Check what answers on this port; a real server advertising this much is misconfigured "
+         "(or it is not the server you think)."},
         {"protocol.service-refused", "The server refuses service", Severity::critical,
          "The server answered with a refusal instead of a greeting: an SMTP 5xx banner "
          "(RFC 5321 §3.1: no SMTP service here) or an IMAP '* BYE'.",
@@ -98,6 +142,14 @@ const std::vector<FindingInfo>& finding_catalog() {
          "results for it are incomplete.",
          "Wait and run again with fewer concurrent connections (--per-host 1), or add the "
          "monitoring host to the server's allow list."},
+        {"tls.starttls-injection", "Bytes arrive between STARTTLS and the TLS handshake",
+         Severity::critical,
+         "After its reply to STARTTLS and before the TLS handshake the server sent more data. "
+         "A client that does not discard it reads it as if it had come over TLS: this is the "
+         "STARTTLS command-injection flaw (RFC 3207 §4.2, CVE-2011-0411 and its kin), in the "
+         "server or in a box on the path that injects. mailready discarded the bytes.",
+         "Update the server (or the proxy / firewall doing SMTP or IMAP inspection on the "
+         "path): it must send nothing after the STARTTLS reply until the handshake."},
         {"tls.handshake-failed", "The TLS handshake failed", Severity::critical,
          "The TLS handshake (implicit TLS on 993/465, or after STARTTLS) did not complete. "
          "The phone cannot connect securely.",

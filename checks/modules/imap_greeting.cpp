@@ -81,6 +81,7 @@ class ImapGreetingCheck final : public Check {
 
     // Step 3: capabilities, from the greeting's response code or by asking.
     r.facts["capabilities"] = fc.capabilities;
+    note_over_limit(r, e, fc.capabilities_over_limit, "capabilities");
 
     // Step 4: the STARTTLS upgrade on 143, and capabilities again (they change).
     if (e.tls == TlsMode::starttls) {
@@ -88,6 +89,7 @@ class ImapGreetingCheck final : public Check {
       if (fc.starttls_tls) {
         r.facts["tls"] = tls_facts(*fc.starttls_tls);
         if (fc.capabilities_after_tls) r.facts["capabilities_after_tls"] = *fc.capabilities_after_tls;
+        judge_after_starttls(r, e, fc, weight);
       } else if (fc.starttls_tls_failure) {
         starttls_handshake_failed(r, e, *fc.starttls_tls_failure, weight);
         return r;

@@ -135,11 +135,18 @@ class ImapMailbox final : public Check {
       list_command = R"(XLIST "" "*")";
     }
     auto list = proto::imap_command(session, ready.next_tag(), list_command);
+    if (!list || list->status != "OK") {
+      // No list is not a list without Sent: imap.no-sent-folder would blame the account
+      // for what the server (a literal over the cap, a flood, silence) did.
+      r.status = Status::error;
+      r.error = "LIST failed: " + (list ? list->text : list.failure().message);
+      ready.close();
+      keep_transcript(ctx, info().id, e, ready);
+      return r;
+    }
     std::vector<proto::ImapMailbox> boxes;
-    if (list && list->status == "OK") {
-      for (const auto& u : list->untagged) {
-        if (auto box = proto::parse_list_line(u)) boxes.push_back(*box);
-      }
+    for (const auto& u : list->untagged) {
+      if (auto box = proto::parse_list_line(u)) boxes.push_back(*box);
     }
     r.facts["mailboxes"] = boxes.size();
     const auto name_of = [&](std::string_view attribute, const std::vector<std::string_view>& names) {

@@ -4,6 +4,7 @@
 // the phone does unless the server already did; then removes every probe it made (and
 // any an interrupted earlier run left behind) from INBOX and Sent.
 
+#include <algorithm>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -46,19 +47,13 @@ std::string probe_message(const std::string& from, const std::string& to, const 
 }
 
 /// UIDs of messages in the selected mailbox whose probe header contains `value`
-/// ("" finds every probe).
+/// ("" finds every probe). Only well-formed UIDs (search_uids): what the server sends here
+/// goes back to it in UID STORE.
 std::vector<std::string> search_probes(ReadySession& s, const std::string& value) {
   auto reply = proto::imap_command(s.conn->session, s.next_tag(),
                                    fmt::format("UID SEARCH HEADER {} \"{}\"", probe_header, value));
-  std::vector<std::string> uids;
-  if (!reply || reply->status != "OK") return uids;
-  for (const auto& u : reply->untagged) {
-    if (u.rfind("SEARCH", 0) != 0) continue;
-    std::istringstream in(u.substr(6));
-    std::string uid;
-    while (in >> uid) uids.push_back(uid);
-  }
-  return uids;
+  if (!reply || reply->status != "OK") return {};
+  return proto::search_uids(reply.value());
 }
 
 /// Deletes the probes in `mailbox`; UID EXPUNGE (UIDPLUS) so no other message the user
@@ -78,35 +73,70 @@ std::size_t remove_probes(ReadySession& s, const std::string& mailbox, bool uidp
   return uids.size();
 }
 
-/// Waits in the selected INBOX until the probe shows up or `until` passes: IDLE when the
-/// server offers it (new-message notices arrive at once), else SEARCH every 500 ms.
-bool wait_for_probe(ReadySession& s, const std::string& tag, bool idle, Clock::time_point until) {
+/// How long a server may take to end IDLE after DONE (RFC 2177), and the last look.
+constexpr milliseconds idle_grace{2000};
+
+/// How watching INBOX for the probe ended.
+struct Watch {
+  bool arrived = false;
+  std::string idle_broken;  ///< the server broke IDLE (RFC 2177): how; nothing more was seen
+};
+
+/// One IDLE round: IDLE, wait for an EXISTS notice or a second, DONE, the tagged reply.
+/// Returns how the server broke IDLE, or "" when it kept to RFC 2177.
+std::string idle_once(ReadySession& s, Clock::time_point until) {
   auto& session = s.conn->session;
+  const std::string t = s.next_tag();
+  if (!session.write_line(t + " IDLE")) return "the connection broke at IDLE";
+  auto go = session.read_line();
+  if (!go) return "no continuation request after IDLE: " + go.failure().message;
+  if (go->rfind("+", 0) != 0) return "IDLE answered with " + go.value();
+  const auto saved = session.timeout();
+  session.set_timeout(milliseconds(1000));
+  for (;;) {
+    auto line = session.read_line();
+    if (!line || line->find("EXISTS") != std::string::npos || Clock::now() >= until) break;
+  }
+  session.set_timeout(saved);
+  if (!session.write_line("DONE")) return "the connection broke at DONE";
+  for (std::size_t i = 0; i < 1000; ++i) {
+    auto line = session.read_line();
+    if (!line) return "no tagged reply after DONE: " + line.failure().message;
+    if (line->rfind(t + " ", 0) == 0) return {};
+  }
+  return "no tagged reply after DONE";
+}
+
+/// Waits in the selected INBOX until the probe shows up or `until` passes: IDLE when the
+/// server offers it (new-message notices arrive at once), else SEARCH every 500 ms. No
+/// read here outlasts `until` (nor the run's deadline, already on the session); a server
+/// that does not answer IDLE or ignores DONE ends the watch, and says so.
+Watch wait_for_probe(ReadySession& s, const std::string& tag, bool idle, Clock::time_point until) {
+  auto& session = s.conn->session;
+  // Past `until` only the goodbye of the last IDLE round (DONE and its tagged reply) and
+  // the last look are left: they get a short grace, within the run's deadline.
+  const auto run_deadline = session.deadline();
+  const auto grace = until + idle_grace;
+  session.set_deadline(run_deadline && *run_deadline < grace ? *run_deadline : grace);
+  Watch out;
   while (Clock::now() < until) {
-    if (!search_probes(s, tag).empty()) return true;
+    if (!search_probes(s, tag).empty()) {
+      out.arrived = true;
+      break;
+    }
     if (!idle) {
-      std::this_thread::sleep_for(milliseconds(500));
+      const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+      std::this_thread::sleep_for(std::clamp(left, milliseconds(0), milliseconds(500)));
       (void)proto::imap_command(session, s.next_tag(), "NOOP");
       continue;
     }
-    const std::string t = s.next_tag();
-    if (!session.write_line(t + " IDLE")) return false;
-    auto go = session.read_line();
-    if (!go || go->rfind("+", 0) != 0) return false;
-    // Until an EXISTS notice or a second passes; then DONE and look.
-    session.set_timeout(milliseconds(1000));
-    for (;;) {
-      auto line = session.read_line();
-      if (!line || line->find("EXISTS") != std::string::npos || Clock::now() >= until) break;
-    }
-    session.set_timeout(milliseconds(5000));
-    if (!session.write_line("DONE")) return false;
-    for (int i = 0; i < 100; ++i) {
-      auto line = session.read_line();
-      if (!line || line->rfind(t + " ", 0) == 0) break;
-    }
+    out.idle_broken = idle_once(s, until);
+    if (!out.idle_broken.empty()) break;
   }
-  return !search_probes(s, tag).empty();
+  // The last look; a session that broke IDLE may still be in it and is not asked again.
+  if (!out.arrived && out.idle_broken.empty()) out.arrived = !search_probes(s, tag).empty();
+  session.set_deadline(run_deadline);
+  return out;
 }
 
 class RoundtripDelivery final : public Check {
@@ -220,9 +250,9 @@ class RoundtripDelivery final : public Check {
     r.facts["watched"] = watch;
     if (watch) {
       const auto until = Clock::now() + o.delivery_timeout;
-      const bool arrived = wait_for_probe(is, tag, idle, until);
+      const Watch watched = wait_for_probe(is, tag, idle, until);
       const auto delivery_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - submit_started);
-      if (arrived) {
+      if (watched.arrived) {
         r.facts["delivery_ms"] = delivery_ms.count();
         if (delivery_ms > o.slow_delivery) {
           r.findings.push_back(make_finding(
@@ -231,6 +261,19 @@ class RoundtripDelivery final : public Check {
                           o.slow_delivery.count()),
               {{"delivery_ms", delivery_ms.count()}}));
         }
+      } else if (!watched.idle_broken.empty()) {
+        // Not the MTA's fault as far as anyone can tell: the mailbox could not be watched.
+        r.findings.push_back(make_finding(
+            "imap.idle-broken",
+            fmt::format("{} broke IDLE while mailready watched INBOX for the probe ({}); "
+                        "whether it arrived is unknown",
+                        ie.label(), watched.idle_broken),
+            {{"detail", watched.idle_broken}, {"waited_ms", delivery_ms.count()}}));
+        is.close();
+        keep_transcript(ctx, info().id, ie, is);
+        r.summary = "INBOX could not be watched: " + watched.idle_broken;
+        r.settle();
+        return r;
       } else {
         r.findings.push_back(make_finding(
             "roundtrip.not-delivered",

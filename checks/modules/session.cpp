@@ -63,6 +63,7 @@ std::optional<ReadySession> take_up(Context& ctx, Idle& idle, Slot& slot) {
     return std::nullopt;
   }
   idle.session.set_timeout(ctx.wait_budget());
+  idle.session.set_deadline(ctx.deadline());
   ReadySession ready;
   ready.protocol = idle.protocol;
   ready.kind = idle.kind;
@@ -169,6 +170,9 @@ ReadySession connect_session(Context& ctx, const Endpoint& e, bool want_tls,
   }
   ready.conn.emplace(Connection{std::move(slot), proto::LineSession(stream, ctx.wait_budget())});
   auto& session = ready.conn->session;
+  // Every read after this one is cut to what is left of the run (the timeout alone is per
+  // read: a server answering each line just inside it would outlast any deadline).
+  session.set_deadline(ctx.deadline());
 
   if (e.protocol == Protocol::imap) {
     auto line = session.read_line();
@@ -177,6 +181,7 @@ ReadySession connect_session(Context& ctx, const Endpoint& e, bool want_tls,
     } else {
       fc.imap_line = line.value();
       fc.imap = proto::parse_imap_greeting(line.value());
+      fc.capabilities_over_limit += fc.imap.capabilities_over_limit;
       fc.greeted = fc.imap.kind == proto::ImapGreeting::Kind::ok ||
                    fc.imap.kind == proto::ImapGreeting::Kind::preauth;
     }
@@ -184,7 +189,9 @@ ReadySession connect_session(Context& ctx, const Endpoint& e, bool want_tls,
       fc.capabilities = fc.imap.capabilities;
       if (fc.capabilities.empty()) {
         auto reply = proto::imap_command(session, ready.next_tag(), "CAPABILITY");
-        if (reply && reply->status == "OK") fc.capabilities = proto::capabilities_of(reply.value());
+        if (reply && reply->status == "OK") {
+          fc.capabilities = proto::capabilities_of(reply.value(), &fc.capabilities_over_limit);
+        }
       }
       ready.capabilities = fc.capabilities;
       if (e.tls == TlsMode::starttls && want_tls && proto::has_capability(fc.capabilities, "STARTTLS")) {
@@ -198,10 +205,13 @@ ReadySession connect_session(Context& ctx, const Endpoint& e, bool want_tls,
           fc.starttls_refused = up->reply.text;
         } else {
           fc.starttls_tls = up->tls;
+          fc.starttls_injected = up->injected;
           ready.tls = up->tls;
           auto reply = proto::imap_command(session, ready.next_tag(), "CAPABILITY");
-          if (reply && reply->status == "OK") {
-            fc.capabilities_after_tls = proto::capabilities_of(reply.value());
+          if (!reply) {
+            fc.after_tls_failure = reply.failure();
+          } else if (reply->status == "OK") {
+            fc.capabilities_after_tls = proto::capabilities_of(reply.value(), &fc.capabilities_over_limit);
             ready.capabilities = *fc.capabilities_after_tls;
           }
         }
@@ -234,9 +244,12 @@ ReadySession connect_session(Context& ctx, const Endpoint& e, bool want_tls,
           fc.starttls_refused = up->reply.raw();
         } else {
           fc.starttls_tls = up->tls;
+          fc.starttls_injected = up->injected;
           ready.tls = up->tls;
           auto again = proto::smtp_command(session, "EHLO " + proto::ehlo_name(session));
-          if (again) {
+          if (!again) {
+            fc.after_tls_failure = again.failure();
+          } else {
             fc.ehlo_after_tls = again.value();
             if (again->code == 250) ready.ehlo = proto::parse_ehlo(again.value());
           }
@@ -258,6 +271,12 @@ ReadySession connect_session(Context& ctx, const Endpoint& e, bool want_tls,
                           : e.tls == TlsMode::implicit ? TlsAttempt::Kind::ok
                                                        : TlsAttempt::Kind::no_starttls;
     ready.detail = greeted ? std::string() : attempt.detail;
+  }
+  if (want_tls && fc.after_tls_failure) {
+    // TLS came up and then the session broke: nothing more can be done on it, and what it
+    // offers after TLS is unknown (not "nothing").
+    ready.kind = TlsAttempt::Kind::not_reached;
+    ready.detail = "after STARTTLS: " + fc.after_tls_failure->message;
   }
   if (ready.tls && main_config) remember_resumable(ctx, e, session);
   const bool usable = ready.kind == TlsAttempt::Kind::ok || ready.kind == TlsAttempt::Kind::no_starttls;
@@ -411,7 +430,10 @@ ReadySession connect_within_limit(Context& ctx, const Endpoint& e, const Session
     fc.limit = limit;
     Slot slot = ctx.acquire_slot(e.address, e.port, wanted.urgent);
     if (!slot) {
-      fc.no_slot = std::string(no_slot_text);
+      // Name who had the slots: the endpoint that starved this one.
+      const auto holders = ctx.slot_holders(e.address);
+      fc.no_slot = holders.empty() ? std::string(no_slot_text)
+                                   : fmt::format("{} (slots held, by port: {})", no_slot_text, holders);
       ReadySession none;
       none.protocol = e.protocol;
       none.detail = fc.no_slot;

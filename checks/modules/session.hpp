@@ -144,8 +144,11 @@ struct FirstContact {
   std::string starttls_refused;                 ///< the server said no (its words)
   std::optional<proto::TlsSession> starttls_tls;
   std::optional<proto::Failure> starttls_tls_failure;
+  std::size_t starttls_injected = 0;  ///< bytes sent after the STARTTLS reply, before TLS (dropped)
+  std::optional<proto::Failure> after_tls_failure;  ///< CAPABILITY / EHLO after STARTTLS broke
   std::optional<std::vector<std::string>> capabilities_after_tls;  ///< IMAP, when OK
   std::optional<proto::SmtpReply> ehlo_after_tls;                  ///< SMTP
+  std::size_t capabilities_over_limit = 0;  ///< IMAP: atoms dropped past the parser's caps
   std::vector<proto::TranscriptLine> transcript;
   ConnectionLimit limit;  ///< a refusal for too many of ours, before this session
 

@@ -24,6 +24,7 @@ nlohmann::json ehlo_facts(const proto::SmtpCapabilities& caps) {
                       {"8bitmime", caps.eightbitmime},
                       {"enhancedstatuscodes", caps.enhancedstatuscodes},
                       {"smtputf8", caps.smtputf8}};
+  if (caps.invalid_auth > 0) j["auth_invalid"] = caps.invalid_auth;
   j["size"] = caps.size ? nlohmann::json(*caps.size) : nlohmann::json(nullptr);
   return j;
 }
@@ -99,6 +100,7 @@ class SmtpGreetingCheck final : public Check {
     if (fc.ehlo && fc.ehlo->code == 250) {
       const auto parsed = proto::parse_ehlo(*fc.ehlo);
       r.facts["ehlo"] = ehlo_facts(parsed);
+      std::size_t over_limit = parsed.over_limit;
       if (e.tls == TlsMode::starttls) {
         r.facts["starttls"] = parsed.starttls;
         if (fc.starttls_tls_failure) {
@@ -111,14 +113,26 @@ class SmtpGreetingCheck final : public Check {
         if (fc.starttls_tls) {
           r.facts["tls"] = tls_facts(*fc.starttls_tls);
           if (fc.ehlo_after_tls && fc.ehlo_after_tls->code == 250) {
-            r.facts["ehlo_after_tls"] = ehlo_facts(proto::parse_ehlo(*fc.ehlo_after_tls));
+            const auto after = proto::parse_ehlo(*fc.ehlo_after_tls);
+            r.facts["ehlo_after_tls"] = ehlo_facts(after);
+            over_limit += after.over_limit;
           }
+          judge_after_starttls(r, e, fc, weight);
         }
       }
+      note_over_limit(r, e, over_limit, "EHLO keywords and AUTH mechanisms");
     } else if (fc.ehlo && (fc.ehlo->code == 421 || fc.ehlo->enhanced().rfind("4.7.", 0) == 0)) {
       r.findings.push_back(make_finding(
           "rate-limited", fmt::format("{} is rate-limiting us: {}", e.label(), fc.ehlo->raw()),
           {{"reply", fc.ehlo->raw()}}));
+    } else {
+      // Greeted, then no usable EHLO reply (none in time, an over-long or endless one, a
+      // refusal): a phone can go no further either. This passed quietly before.
+      const std::string why = fc.ehlo_failure ? fc.ehlo_failure->message
+                                              : fc.ehlo ? "answered " + fc.ehlo->raw() : "no reply";
+      r.findings.push_back(make_finding(
+          "protocol.ehlo-failed", weight, fmt::format("{} greeted, but EHLO failed: {}", e.label(), why),
+          {{"error", why}}));
     }
     keep_transcript(ctx, info().id, e, fc.transcript);
     r.settle();

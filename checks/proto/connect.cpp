@@ -163,6 +163,7 @@ PortProbe probe_port(const PortTarget& target, milliseconds timeout, Poco::Net::
 
 Result<Poco::Net::StreamSocket> connect_tcp(const std::string& address, int port,
                                             milliseconds timeout) {
+  if (timeout.count() <= 0) return fail(Failure::Kind::timeout, "no time left to connect (the run's deadline)");
   try {
     const Poco::Net::SocketAddress sa(address, static_cast<Poco::UInt16>(port));
     Poco::Net::StreamSocket socket(sa.family());

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <sstream>
+#include <unordered_set>
+
+#include <fmt/format.h>
 
 namespace mailready::proto {
 namespace {
@@ -34,15 +38,25 @@ void split_response_code(std::string_view rest, std::string& code, std::string& 
 
 }  // namespace
 
-std::vector<std::string> parse_imap_capabilities(std::string_view text) {
+std::vector<std::string> parse_imap_capabilities(std::string_view text, std::size_t* over_limit) {
   std::vector<std::string> out;
+  // A set, not a search of `out` per atom: that was quadratic in what a server sends.
+  std::unordered_set<std::string> seen;
+  std::size_t over = 0;
   std::istringstream in{std::string(text)};
   std::string atom;
   while (in >> atom) {
     std::transform(atom.begin(), atom.end(), atom.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    if (std::find(out.begin(), out.end(), atom) == out.end()) out.push_back(atom);
+    if (seen.count(atom) > 0) continue;
+    if (out.size() >= max_imap_capabilities || atom.size() > max_imap_capability_size) {
+      ++over;
+      continue;
+    }
+    seen.insert(atom);
+    out.push_back(atom);
   }
+  if (over_limit != nullptr) *over_limit += over;
   return out;
 }
 
@@ -65,9 +79,78 @@ ImapGreeting parse_imap_greeting(std::string_view line) {
   rest = space == std::string_view::npos ? std::string_view{} : rest.substr(space + 1);
   std::string code;
   split_response_code(rest, code, g.text);
-  if (starts_with_ci(code, "CAPABILITY ")) g.capabilities = parse_imap_capabilities(code.substr(11));
+  if (starts_with_ci(code, "CAPABILITY ")) {
+    g.capabilities = parse_imap_capabilities(code.substr(11), &g.capabilities_over_limit);
+  }
   return g;
 }
+
+std::optional<LiteralStart> literal_at_end(std::string_view line) {
+  if (line.empty() || line.back() != '}') return std::nullopt;
+  const auto open = line.rfind('{');
+  if (open == std::string_view::npos) return std::nullopt;
+  std::string_view digits = line.substr(open + 1, line.size() - open - 2);
+  if (!digits.empty() && digits.back() == '+') digits.remove_suffix(1);  // RFC 7888 LITERAL+
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](unsigned char c) {
+        return std::isdigit(c) != 0;
+      })) {
+    return std::nullopt;
+  }
+  std::size_t size = 0;
+  if (digits.size() > 19) {
+    size = std::numeric_limits<std::size_t>::max();
+  } else {
+    for (const char c : digits) size = size * 10 + static_cast<std::size_t>(c - '0');
+  }
+  const std::size_t at = open > 0 && line[open - 1] == '~' ? open - 1 : open;  // RFC 9051 literal8
+  return LiteralStart{at, size};
+}
+
+std::string quote_literal(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() + 2);
+  out += '"';
+  for (const char c : bytes) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+namespace {
+
+/// Completes an untagged response whose line announces a literal: reads the literal's
+/// bytes raw, then the rest of the response (which may announce another).
+Result<std::string> with_literals(LineSession& session, std::string line) {
+  for (std::size_t n = 0;; ++n) {
+    const auto literal = literal_at_end(line);
+    if (!literal) return line;
+    if (n >= max_literals_per_response) {
+      return fail(Failure::Kind::protocol,
+                  fmt::format("the server sent more than {} literals in one response",
+                              max_literals_per_response));
+    }
+    if (literal->size > max_literal) {
+      return fail(Failure::Kind::protocol,
+                  fmt::format("the server announced a literal of {} bytes (limit {})",
+                              line.substr(literal->at), max_literal));
+    }
+    auto bytes = session.read_bytes(literal->size);
+    if (!bytes) return bytes.failure();
+    auto rest = session.read_line();
+    if (!rest) return rest.failure();
+    line.resize(literal->at);
+    line += quote_literal(bytes.value());
+    line += rest.value();
+    if (line.size() > max_reply_bytes) {
+      return fail(Failure::Kind::protocol,
+                  fmt::format("the server's reply holds more than {} bytes", max_reply_bytes));
+    }
+  }
+}
+
+}  // namespace
 
 Result<ImapReply> imap_command(LineSession& session, std::string_view tag,
                                std::string_view command, std::string_view masked) {
@@ -81,12 +164,25 @@ Result<ImapReply> imap_command(LineSession& session, std::string_view tag,
   if (auto sent = session.write_line(line, shown); !sent) return sent.failure();
   ImapReply reply;
   const std::string tagged = std::string(tag) + " ";
-  for (int n = 0; n < 10000; ++n) {
+  std::size_t kept = 0;  // bytes of the untagged responses
+  for (;;) {
     auto got = session.read_line();
     if (!got) return got.failure();
     const std::string& l = got.value();
     if (l.rfind("* ", 0) == 0) {
-      reply.untagged.push_back(l.substr(2));
+      if (reply.untagged.size() >= max_untagged) {
+        return fail(Failure::Kind::protocol,
+                    fmt::format("the server sent more than {} untagged responses to one command",
+                                max_untagged));
+      }
+      auto response = with_literals(session, l);
+      if (!response) return response.failure();
+      kept += response->size();
+      if (kept > max_reply_bytes) {
+        return fail(Failure::Kind::protocol,
+                    fmt::format("the server's reply holds more than {} bytes", max_reply_bytes));
+      }
+      reply.untagged.push_back(response->substr(2));
       continue;
     }
     if (l.rfind(tagged, 0) == 0) {
@@ -103,18 +199,41 @@ Result<ImapReply> imap_command(LineSession& session, std::string_view tag,
     reply.text = l;
     return reply;
   }
-  return fail(Failure::Kind::protocol, "the server sent too many untagged lines");
 }
 
-std::vector<std::string> capabilities_of(const ImapReply& reply) {
+std::vector<std::string> capabilities_of(const ImapReply& reply, std::size_t* over_limit) {
   for (const auto& u : reply.untagged) {
-    if (starts_with_ci(u, "CAPABILITY ")) return parse_imap_capabilities(u.substr(11));
+    if (starts_with_ci(u, "CAPABILITY ")) return parse_imap_capabilities(u.substr(11), over_limit);
   }
   std::string code;
   std::string text;
   split_response_code(reply.text, code, text);
-  if (starts_with_ci(code, "CAPABILITY ")) return parse_imap_capabilities(code.substr(11));
+  if (starts_with_ci(code, "CAPABILITY ")) return parse_imap_capabilities(code.substr(11), over_limit);
   return {};
+}
+
+std::vector<std::string> search_uids(const ImapReply& reply, std::size_t max, std::size_t* rejected) {
+  std::vector<std::string> uids;
+  std::size_t bad = 0;
+  const auto nz_number = [](const std::string& w) {
+    if (w.empty() || w.size() > 10 || w.front() == '0') return false;
+    if (!std::all_of(w.begin(), w.end(), [](unsigned char c) { return std::isdigit(c) != 0; })) return false;
+    return std::stoull(w) <= 4294967295ULL;
+  };
+  for (const auto& u : reply.untagged) {
+    if (!starts_with_ci(u, "SEARCH") || (u.size() > 6 && u[6] != ' ')) continue;
+    std::istringstream in(u.substr(6));
+    std::string word;
+    while (in >> word) {
+      if (nz_number(word) && uids.size() < max) {
+        uids.push_back(word);
+      } else {
+        ++bad;
+      }
+    }
+  }
+  if (rejected != nullptr) *rejected += bad;
+  return uids;
 }
 
 bool has_capability(const std::vector<std::string>& caps, std::string_view name) {

@@ -26,6 +26,7 @@ struct ImapGreeting {
   Kind kind = Kind::unexpected;
   std::string text;                       ///< the human-readable text after the code
   std::vector<std::string> capabilities;  ///< from a [CAPABILITY ...] response code
+  std::size_t capabilities_over_limit = 0;  ///< see parse_imap_capabilities
 };
 
 /// Parses the first line a server sends.
@@ -34,25 +35,64 @@ ImapGreeting parse_imap_greeting(std::string_view line);
 /// True when a BYE's text says the server is shedding load ("too many connections").
 bool sounds_rate_limited(std::string_view text);
 
-/// Splits a capability list ("IMAP4rev1 STARTTLS AUTH=PLAIN") into upper-cased atoms.
-std::vector<std::string> parse_imap_capabilities(std::string_view text);
+/// Caps on one capability list: real servers list 10 to 60 atoms of under 40 bytes.
+constexpr std::size_t max_imap_capabilities = 256;
+constexpr std::size_t max_imap_capability_size = 256;
+
+/// Splits a capability list ("IMAP4rev1 STARTTLS AUTH=PLAIN") into upper-cased atoms,
+/// without duplicates (found in a set: linear in the text). Atoms past the caps above are
+/// dropped and counted in `*over_limit` when given.
+std::vector<std::string> parse_imap_capabilities(std::string_view text,
+                                                 std::size_t* over_limit = nullptr);
 
 /// The reply to one tagged command.
 struct ImapReply {
   std::string status;                 ///< "OK", "NO", "BAD" ("" when malformed)
   std::string text;                   ///< the tagged line's text
-  std::vector<std::string> untagged;  ///< "* ..." lines, without "* "
+  /// "* ..." responses, without "* "; a literal in one is replaced by a quoted string of
+  /// its content (see imap_command), so the parsers here see one line per response.
+  std::vector<std::string> untagged;
 };
 
-/// Sends "TAG COMMAND" and reads untagged lines until the tagged reply. Fails on
-/// timeout, close, or too many lines; a continuation request ("+") or a tagged line that
-/// is not OK/NO/BAD ends the reply with an empty status.
+/// Bounds on one reply (imap_command fails with Kind::protocol past them): untagged
+/// responses, the bytes they hold together, one literal's size, literals per response.
+constexpr std::size_t max_untagged = 10000;
+constexpr std::size_t max_reply_bytes = 4u << 20;
+constexpr std::size_t max_literal = 1u << 20;
+constexpr std::size_t max_literals_per_response = 64;
+
+/// If `line` ends with a literal's announcement ("{12}", or "{12+}" / "~{12}" of RFC 7888
+/// and RFC 9051 §4.3), where it starts and its size; nullopt otherwise. A size of more
+/// than 20 digits is reported as SIZE_MAX (over any cap).
+struct LiteralStart {
+  std::size_t at;    ///< index of "{" (or of "~")
+  std::size_t size;  ///< bytes that follow the CRLF
+};
+std::optional<LiteralStart> literal_at_end(std::string_view line);
+
+/// `bytes` as an IMAP quoted string ("a\"b"); CR, LF and NUL are kept as they are (the
+/// result is for our parsers, never sent).
+std::string quote_literal(std::string_view bytes);
+
+/// Sends "TAG COMMAND" and reads untagged responses until the tagged reply. An untagged
+/// line that ends in a literal announcement is followed by exactly that many raw bytes
+/// and then the rest of the response: the bytes are read as data (a literal whose content
+/// looks like "TAG OK" does not end the command) and put into the response quoted. Fails
+/// on timeout, close, or past the bounds above; a continuation request ("+") or a tagged
+/// line that is not OK/NO/BAD ends the reply with an empty status.
 Result<ImapReply> imap_command(LineSession& session, std::string_view tag,
                                std::string_view command, std::string_view masked = {});
 
 /// The capabilities in an ImapReply's untagged "CAPABILITY ..." line, or its tagged
-/// line's [CAPABILITY ...] response code.
-std::vector<std::string> capabilities_of(const ImapReply& reply);
+/// line's [CAPABILITY ...] response code (over_limit as in parse_imap_capabilities).
+std::vector<std::string> capabilities_of(const ImapReply& reply, std::size_t* over_limit = nullptr);
+
+/// The UIDs of a UID SEARCH reply's "SEARCH ..." responses (RFC 9051 §7.3.5 / RFC 3501
+/// §7.2.5), each checked before it goes back to the server in UID STORE / UID EXPUNGE:
+/// an nz-number (1 .. 4294967295, digits only). Anything else, and any past `max`, is
+/// dropped and counted in `*rejected` when given.
+std::vector<std::string> search_uids(const ImapReply& reply, std::size_t max = 1000,
+                                     std::size_t* rejected = nullptr);
 
 /// True when `caps` contains `name` (case-insensitive).
 bool has_capability(const std::vector<std::string>& caps, std::string_view name);

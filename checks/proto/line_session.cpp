@@ -8,7 +8,7 @@
 
 namespace mailready::proto {
 
-using Clock = std::chrono::steady_clock;
+using Clock = LineSession::Clock;
 using std::chrono::milliseconds;
 
 // Our own buffered reader rather than Poco's DialogSocket: DialogSocket keeps its read
@@ -18,9 +18,29 @@ LineSession::LineSession(Poco::Net::StreamSocket socket, milliseconds timeout,
                          std::size_t max_line)
     : socket_(std::move(socket)), timeout_(timeout), max_line_(max_line) {}
 
+Clock::time_point LineSession::read_until() const {
+  const auto until = Clock::now() + timeout_;
+  return deadline_ && *deadline_ < until ? *deadline_ : until;
+}
+
+void LineSession::record(char from, std::string text) {
+  if (transcript_cut_) return;
+  if (transcript_bytes_ + text.size() > max_transcript_bytes) {
+    transcript_cut_ = true;
+    transcript_.push_back({from, fmt::format("<transcript cut at {} bytes>", transcript_bytes_)});
+    return;
+  }
+  transcript_bytes_ += text.size();
+  transcript_.push_back({from, std::move(text)});
+}
+
 Result<Unit> LineSession::fill(Clock::time_point until) {
   const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
   if (left.count() <= 0) return fail(Failure::Kind::timeout, "no complete line before the timeout");
+  if (received_ >= max_session_bytes) {
+    return fail(Failure::Kind::protocol,
+                fmt::format("the server sent more than {} bytes on one session", max_session_bytes));
+  }
   char chunk[4096];
   try {
     socket_.setReceiveTimeout(Poco::Timespan(left.count() * 1000));
@@ -34,6 +54,7 @@ Result<Unit> LineSession::fill(Clock::time_point until) {
       pos_ = 0;
     }
     buffer_.append(chunk, static_cast<std::size_t>(n));
+    received_ += static_cast<std::size_t>(n);
     return Unit{};
   } catch (const Poco::TimeoutException&) {
     return fail(Failure::Kind::timeout, "no complete line before the timeout");
@@ -47,7 +68,8 @@ Result<Unit> LineSession::fill(Clock::time_point until) {
 }
 
 Result<std::string> LineSession::read_line() {
-  const auto until = Clock::now() + timeout_;
+  const auto until = read_until();
+  const bool by_deadline = deadline_ && until == *deadline_;
   for (;;) {
     const auto nl = buffer_.find('\n', pos_);
     if (nl != std::string::npos) {
@@ -59,9 +81,9 @@ Result<std::string> LineSession::read_line() {
                     fmt::format("the server sent a line longer than {} bytes", max_line_));
       }
       if (mask_server_ && line.size() > mask_keep_) {
-        transcript_.push_back({'S', line.substr(0, mask_keep_) + "<sasl payload>"});
+        record('S', line.substr(0, mask_keep_) + "<sasl payload>");
       } else {
-        transcript_.push_back({'S', line});
+        record('S', line);
       }
       return line;
     }
@@ -70,12 +92,29 @@ Result<std::string> LineSession::read_line() {
                   fmt::format("the server sent more than {} bytes without a line end", max_line_));
     }
     if (eof_) return fail(Failure::Kind::closed, "the server closed the connection");
-    if (auto got = fill(until); !got) return got.failure();
+    if (auto got = fill(until); !got) {
+      if (by_deadline && got.failure().kind == Failure::Kind::timeout) {
+        return fail(Failure::Kind::timeout, "no complete line before the run's deadline");
+      }
+      return got.failure();
+    }
   }
 }
 
+Result<std::string> LineSession::read_bytes(std::size_t n) {
+  const auto until = read_until();
+  while (buffer_.size() - pos_ < n) {
+    if (eof_) return fail(Failure::Kind::closed, "the server closed the connection");
+    if (auto got = fill(until); !got) return got.failure();
+  }
+  std::string out = buffer_.substr(pos_, n);
+  pos_ += n;
+  record('S', fmt::format("<literal of {} bytes>", n));
+  return out;
+}
+
 Result<Unit> LineSession::write_line(std::string_view line, std::string_view masked) {
-  transcript_.push_back({'C', std::string(masked.empty() ? line : masked)});
+  record('C', std::string(masked.empty() ? line : masked));
   std::string wire(line);
   wire += "\r\n";
   return send(wire);
@@ -84,7 +123,7 @@ Result<Unit> LineSession::write_line(std::string_view line, std::string_view mas
 Result<Unit> LineSession::write_lines(const std::vector<std::string>& lines) {
   std::string wire;
   for (const auto& line : lines) {
-    transcript_.push_back({'C', line});
+    record('C', line);
     wire += line;
     wire += "\r\n";
   }
@@ -102,7 +141,9 @@ bool LineSession::quiet() {
 
 Result<Unit> LineSession::send(const std::string& wire) {
   try {
-    socket_.setSendTimeout(Poco::Timespan(timeout_.count() * 1000));
+    const auto left = std::chrono::duration_cast<milliseconds>(read_until() - Clock::now());
+    if (left.count() <= 0) return fail(Failure::Kind::timeout, "the run's deadline has passed");
+    socket_.setSendTimeout(Poco::Timespan(left.count() * 1000));
     std::size_t sent = 0;
     while (sent < wire.size()) {
       const int n = socket_.sendBytes(wire.data() + sent, static_cast<int>(wire.size() - sent));

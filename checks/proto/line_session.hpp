@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,7 +24,13 @@ struct TranscriptLine {
 
 class LineSession {
  public:
+  using Clock = std::chrono::steady_clock;
   static constexpr std::size_t default_max_line = 8192;
+  /// What one server may send on one session in all (lines and literals): past it every
+  /// read fails with Kind::protocol, so a flooding server costs bounded memory and time.
+  static constexpr std::size_t max_session_bytes = 16u << 20;
+  /// What the transcript keeps: past it, one line says it was cut and nothing more is kept.
+  static constexpr std::size_t max_transcript_bytes = 1u << 20;
 
   /// Takes over a connected socket (plain or TLS). `timeout` bounds each read: a line must
   /// be complete within it, however slowly the server drips bytes.
@@ -33,6 +40,10 @@ class LineSession {
   /// Reads one line without its CRLF (a bare LF also ends a line). Fails with timeout,
   /// closed (EOF before a line end) or protocol (line longer than max_line).
   Result<std::string> read_line();
+
+  /// Reads exactly `n` raw bytes (an IMAP literal's content, RFC 9051 §4.3), within the
+  /// same per-read bound as a line. The transcript shows "<literal of n bytes>".
+  Result<std::string> read_bytes(std::size_t n);
 
   /// Sends `line` + CRLF. A secret line appears in the transcript as `masked`.
   Result<Unit> write_line(std::string_view line, std::string_view masked = {});
@@ -64,17 +75,31 @@ class LineSession {
   Poco::Net::StreamSocket& socket() { return socket_; }
   const std::vector<TranscriptLine>& transcript() const { return transcript_; }
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+  /// An absolute bound on every read and write from now on (the run's deadline, or a
+  /// step's own): each waits for min(timeout, what is left until `deadline`). nullopt: none.
+  void set_deadline(std::optional<Clock::time_point> deadline) { deadline_ = deadline; }
+  std::optional<Clock::time_point> deadline() const { return deadline_; }
+  /// Bytes received on this session so far.
+  std::size_t received() const { return received_; }
 
   /// Closes the socket; further reads fail with Kind::closed.
   void close();
 
  private:
-  Result<Unit> fill(std::chrono::steady_clock::time_point until);
+  Result<Unit> fill(Clock::time_point until);
   Result<Unit> send(const std::string& wire);
+  /// When the next read or write must be done by: now + timeout, cut to the deadline.
+  Clock::time_point read_until() const;
+  void record(char from, std::string text);
 
   Poco::Net::StreamSocket socket_;
   std::chrono::milliseconds timeout_;
+  std::optional<Clock::time_point> deadline_;
   std::size_t max_line_;
+  std::size_t received_ = 0;
+  std::size_t transcript_bytes_ = 0;
+  bool transcript_cut_ = false;
   std::string buffer_;
   std::size_t pos_ = 0;
   bool eof_ = false;

@@ -56,10 +56,24 @@ struct SmtpCapabilities {
   std::optional<std::uint64_t> size; ///< RFC 1870 (0: no fixed limit)
   std::vector<std::string> auth;     ///< RFC 4954 mechanisms, upper-cased, as advertised
   std::vector<std::string> keywords; ///< every extension keyword, upper-cased
+  /// AUTH names that are not SASL mechanism names (RFC 4422 §3.1: 1 to 20 of A-Z, 0-9,
+  /// "-", "_"), dropped: "AUTH=" with nothing after it, "PLAIN,LOGIN", "<script>".
+  std::size_t invalid_auth = 0;
+  /// Keywords and mechanisms past max_ehlo_keywords / max_auth_mechanisms, dropped.
+  std::size_t over_limit = 0;
 };
 
+/// Caps on what one EHLO reply can make us keep: real servers advertise about 15
+/// keywords and 2 to 8 mechanisms (see SmtpCapabilities::over_limit).
+constexpr std::size_t max_ehlo_keywords = 128;
+constexpr std::size_t max_auth_mechanisms = 64;
+
+/// True when `name` is a SASL mechanism name (RFC 4422 §3.1), upper case.
+bool is_sasl_mechanism_name(std::string_view name);
+
 /// Parses a 250 EHLO reply (the first line is the server's name, not an extension).
-/// Also honours the pre-standard "AUTH=LOGIN PLAIN" form.
+/// Also honours the pre-standard "AUTH=LOGIN PLAIN" form. Linear in the reply's size:
+/// duplicates are found in a set, and what exceeds the caps above is counted, not kept.
 SmtpCapabilities parse_ehlo(const SmtpReply& reply);
 
 /// How a server greeted us.

@@ -13,6 +13,12 @@
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Timespan.h>
 
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "checks/proto/address.hpp"
 
 namespace mailready::proto {
@@ -300,6 +306,47 @@ Poco::Net::Context::Ptr TlsClients::context(const TlsClientConfig& config) {
   return slot;
 }
 
+namespace {
+
+/// Ends a handshake that outlasts its time by shutting the socket down. Poco's attach()
+/// and completeHandshake() each wait up to the socket's timeout, and again on a retry:
+/// against a server that never answers the ClientHello one handshake took three times
+/// its timeout, past the run's deadline.
+class HandshakeWatchdog {
+ public:
+  HandshakeWatchdog(poco_socket_t fd, std::chrono::milliseconds limit)
+      : thread_([this, fd, limit] {
+          std::unique_lock<std::mutex> lock(mutex_);
+          if (!done_cv_.wait_for(lock, limit, [this] { return done_; })) {
+            fired_ = true;
+            ::shutdown(fd, SHUT_RDWR);
+          }
+        }) {}
+  ~HandshakeWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    done_cv_.notify_all();
+    thread_.join();
+  }
+  HandshakeWatchdog(const HandshakeWatchdog&) = delete;
+  HandshakeWatchdog& operator=(const HandshakeWatchdog&) = delete;
+  bool fired() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return fired_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  bool fired_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+}  // namespace
+
 Result<TlsSession> handshake(const Poco::Net::StreamSocket& plain, const std::string& server_name,
                              const Poco::Net::Context::Ptr& context,
                              std::chrono::milliseconds timeout,
@@ -314,6 +361,15 @@ Result<TlsSession> handshake(const Poco::Net::StreamSocket& plain, const std::st
     Capturing(const Capturing&) = delete;
     Capturing& operator=(const Capturing&) = delete;
   } capturing(&out.chain);
+  // A zero timeout (the run's deadline has passed: Context::wait_budget) would be
+  // SO_RCVTIMEO 0, which is no timeout at all: the handshake would wait for ever.
+  if (timeout.count() <= 0) {
+    return fail(Failure::Kind::timeout, "no time left for the TLS handshake (the run's deadline)");
+  }
+  HandshakeWatchdog watchdog(plain.impl()->sockfd(), timeout);
+  const auto timed_out = [&] {
+    return fail(Failure::Kind::timeout, "the TLS handshake did not finish before the timeout");
+  };
   try {
     Poco::Net::StreamSocket s(plain);
     s.setReceiveTimeout(Poco::Timespan(timeout.count() * 1000));
@@ -334,11 +390,13 @@ Result<TlsSession> handshake(const Poco::Net::StreamSocket& plain, const std::st
     out.resumed = !resume.isNull() && secure.sessionWasReused();
     out.handshake_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
+    if (watchdog.fired()) return timed_out();
     tls_socket = secure;
     return out;
   } catch (const Poco::TimeoutException&) {
-    return fail(Failure::Kind::timeout, "the TLS handshake did not finish before the timeout");
+    return timed_out();
   } catch (const Poco::Exception& e) {
+    if (watchdog.fired()) return timed_out();
     return fail(Failure::Kind::tls, e.displayText());
   }
 }

@@ -95,9 +95,13 @@ class Deployment(unittest.TestCase):
     def test_inner_firewall_drops_imap(self):
         deployment("break", "dmz-drops-imap")
         rc, report = mailready("--only", "auth.login", "--timeout", "2")
-        errors = [r for r in report["results"] if r["check"] == "auth.login" and r["status"] == "error"]
-        self.assertTrue(errors)
-        self.assertEqual({r["facts"].get("hop") for r in errors}, {"firewall"})
+        # A login that times out after a good greeting and TLS is the endpoint failing
+        # (issue 13: it was an error, so the verdict was UNKNOWN, exit 3, "0 critical").
+        self.assertEqual(rc, 2)
+        failed = [r for r in report["results"] if r["check"] == "auth.login" and r["status"] == "fail"]
+        self.assertTrue(failed)
+        self.assertTrue(all(f["id"] == "auth.no-answer" for r in failed for f in r["findings"]))
+        self.assertEqual({r["facts"].get("hop") for r in failed}, {"firewall"})
         self.assertEqual(report["diagnosis"]["hop"], "firewall")
         # The outer firewall is fine: the port is open and TLS works.
         ports = [r for r in report["results"] if r["check"] == "ports.reachability"]

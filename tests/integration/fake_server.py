@@ -19,8 +19,19 @@ A script FILE has one command a line (blank lines and # comments ignored):
        starttls CERT KEY  upgrade this connection to TLS (bytes buffered before are dropped)
        hold               read and discard until the client closes
        close              close now (also what happens at the end of the script)
+       answer PAT => TEXT a rule for serve: a client line that starts with PAT (case-
+                          insensitive), or whose words after the first (an IMAP tag) do,
+                          gets TEXT ({tag}: the line's first word, {lasttag}: that of the
+                          last line with more than one word; escapes as for send);
+                          PAT * matches any line; the first matching rule wins
+       serve              answer each client line by the rules until the client closes;
+                          a TEXT ending in {data} then takes the lines after it up to
+                          a lone "." unanswered (an SMTP message after DATA)
+       repeat N TEXT      send TEXT N times, {i} in it replaced by 0, 1, ... (floods)
+       shutdown           half-close: no more bytes from us, keep reading
+       reset              close with a TCP reset (SO_LINGER 0)
 """
-import argparse, os, random, signal, socket, ssl, sys, threading, time
+import argparse, os, random, signal, socket, ssl, struct, sys, threading, time
 
 MODES = {
     "silent": ["hold"],
@@ -41,8 +52,23 @@ def tls_context(cert, key):
     return ctx
 
 
+def unescape(text):
+    return text.encode("latin-1").decode("unicode_escape").encode("latin-1")
+
+
+def matches(pattern, line):
+    if pattern == "*":
+        return True
+    up = line.upper()
+    words = up.split(" ", 1)
+    return up.startswith(pattern.upper()) or (len(words) > 1 and words[1].startswith(pattern.upper()))
+
+
 def serve(conn, script, ctx):
     buf = b""
+    rules = []
+    last_tag = "*"
+    swallowing = False
     try:
         conn.settimeout(None)
         if ctx:
@@ -50,7 +76,7 @@ def serve(conn, script, ctx):
         for line in script:
             cmd, _, arg = line.partition(" ")
             if cmd == "send":
-                conn.sendall(arg.encode("latin-1").decode("unicode_escape").encode("latin-1"))
+                conn.sendall(unescape(arg))
             elif cmd == "recv":
                 while b"\n" not in buf and len(buf) < 65536:
                     chunk = conn.recv(4096)
@@ -68,6 +94,40 @@ def serve(conn, script, ctx):
             elif cmd == "hold":
                 while conn.recv(4096):
                     pass
+            elif cmd == "repeat":
+                count, _, text = arg.partition(" ")
+                for i in range(int(count)):
+                    conn.sendall(unescape(text.replace("{i}", str(i))))
+            elif cmd == "answer":
+                pattern, _, text = arg.partition(" =>")
+                rules.append((pattern.strip(), text[1:] if text.startswith(" ") else text))
+            elif cmd == "serve":
+                while True:
+                    while b"\n" not in buf and len(buf) < 65536:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            return
+                        buf += chunk
+                    raw, _, buf = buf.partition(b"\n")
+                    line = raw.rstrip(b"\r").decode("latin-1")
+                    tag = line.split(" ", 1)[0]
+                    if " " in line:
+                        last_tag = tag
+                    if swallowing:
+                        swallowing = line != "."
+                        if swallowing:
+                            continue
+                    for pattern, text in rules:
+                        if matches(pattern, line):
+                            text = text.replace("{tag}", tag).replace("{lasttag}", last_tag)
+                            swallowing = text.endswith("{data}")
+                            conn.sendall(unescape(text.replace("{data}", "")))
+                            break
+            elif cmd == "shutdown":
+                conn.shutdown(socket.SHUT_WR)
+            elif cmd == "reset":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
             elif cmd == "close":
                 return
             else:

@@ -4,6 +4,7 @@
 #include "checks/proto/imap.hpp"
 
 #include <catch2/catch.hpp>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -164,4 +165,84 @@ TEST_CASE("find_special prefers the attribute, then the mailbox's last level by 
   REQUIRE(by_name != nullptr);
   CHECK(by_name->name == "INBOX.sent items");
   CHECK(find_special(plain, "\\Trash", {"Trash"}) == nullptr);
+}
+
+TEST_CASE("parse_imap_capabilities caps the atoms it keeps", "[imap][limits]") {
+  std::string text;
+  for (int i = 0; i < 5000; ++i) text += "X-CAP-" + std::to_string(i) + " ";
+  text += std::string(300, 'L') + " IMAP4rev1";
+  std::size_t over = 0;
+  const auto caps = parse_imap_capabilities(text, &over);
+  CHECK(caps.size() == max_imap_capabilities);
+  CHECK(over == 5000 + 2 - max_imap_capabilities);
+  CHECK(caps.front() == "X-CAP-0");
+
+  // Repeats are neither kept twice nor counted.
+  std::string same;
+  for (int i = 0; i < 5000; ++i) same += "IMAP4rev1 idle ";
+  std::size_t none = 0;
+  CHECK(parse_imap_capabilities(same, &none) == Caps{"IMAP4REV1", "IDLE"});
+  CHECK(none == 0);
+
+  const auto g = parse_imap_greeting("* OK [CAPABILITY " + text + "] hi");
+  CHECK(g.capabilities.size() == max_imap_capabilities);
+  CHECK(g.capabilities_over_limit == over);
+}
+
+TEST_CASE("literal_at_end finds RFC 3501 / 9051 literal announcements", "[imap][literal]") {
+  const auto plain = literal_at_end("LIST () \"/\" {5}");
+  REQUIRE(plain);
+  CHECK(plain->at == 12);
+  CHECK(plain->size == 5);
+  const auto plus = literal_at_end("LIST () \"/\" {12+}");
+  REQUIRE(plus);
+  CHECK(plus->size == 12);
+  const auto eight = literal_at_end("FETCH 1 (BINARY[] ~{3}");
+  REQUIRE(eight);
+  CHECK(eight->at == 18);
+  CHECK(eight->size == 3);
+  CHECK(literal_at_end("LIST () \"/\" {0}")->size == 0);
+  CHECK(literal_at_end("X {99999999999999999999999}")->size == std::numeric_limits<std::size_t>::max());
+
+  CHECK_FALSE(literal_at_end("OK done"));
+  CHECK_FALSE(literal_at_end("OK {}"));
+  CHECK_FALSE(literal_at_end("OK {+}"));
+  CHECK_FALSE(literal_at_end("OK {-1}"));
+  CHECK_FALSE(literal_at_end("OK {1 2}"));
+  CHECK_FALSE(literal_at_end("OK }"));
+  CHECK_FALSE(literal_at_end(""));
+  CHECK_FALSE(literal_at_end("OK {5} trailing"));
+}
+
+TEST_CASE("quote_literal escapes quotes and backslashes", "[imap][literal]") {
+  CHECK(quote_literal("Sent") == "\"Sent\"");
+  CHECK(quote_literal("a\"b\\c") == "\"a\\\"b\\\\c\"");
+  CHECK(quote_literal("") == "\"\"");
+  // A quoted literal reads back through parse_list_line.
+  const auto box = parse_list_line("LIST (\\Sent) \"/\" " + quote_literal("My \"Sent\" mail"));
+  REQUIRE(box);
+  CHECK(box->name == "My \"Sent\" mail");
+}
+
+TEST_CASE("search_uids keeps only nz-numbers, up to the cap", "[imap][uid]") {
+  ImapReply reply;
+  reply.untagged = {"SEARCH 1 2 4294967295 4294967296 0 007 12a -3 1,2 1:* 99999999999",
+                    "SEARCHX 5", "EXISTS 3", "search 9"};
+  std::size_t rejected = 0;
+  CHECK(search_uids(reply, 1000, &rejected) == Caps{"1", "2", "4294967295", "9"});
+  CHECK(rejected == 8);
+
+  ImapReply many;
+  std::string line = "SEARCH";
+  for (int i = 1; i <= 5000; ++i) line += " " + std::to_string(i);
+  many.untagged = {line};
+  std::size_t over = 0;
+  const auto capped = search_uids(many, 1000, &over);
+  CHECK(capped.size() == 1000);
+  CHECK(capped.back() == "1000");
+  CHECK(over == 4000);
+
+  ImapReply empty;
+  empty.untagged = {"SEARCH"};
+  CHECK(search_uids(empty).empty());
 }

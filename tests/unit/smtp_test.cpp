@@ -246,3 +246,70 @@ TEST_CASE("classify_smtp_greeting tells service, rate limits and refusals apart"
     CHECK(classify_smtp_greeting(r) == GreetingKind::unexpected);
   }
 }
+
+TEST_CASE("parse_ehlo keeps at most max_auth_mechanisms of a 256-line AUTH flood", "[smtp][limits]") {
+  // 256 lines of 8 KiB of distinct names (within the line and reply limits): the old
+  // linear search per name made this minutes of CPU. Correctness here; the time bound is
+  // the scripted suite's.
+  SmtpReply reply;
+  reply.code = 250;
+  reply.lines.push_back("mx.example.test");
+  std::size_t names = 0;
+  for (int i = 0; i < 256; ++i) {
+    std::string line = "AUTH";
+    while (line.size() < 8180) line += " M" + std::to_string(names++);
+    reply.lines.push_back(line);
+  }
+  const auto caps = parse_ehlo(reply);
+  REQUIRE(caps.auth.size() == max_auth_mechanisms);
+  CHECK(caps.auth.front() == "M0");
+  CHECK(caps.auth.back() == "M" + std::to_string(max_auth_mechanisms - 1));
+  CHECK(caps.over_limit == names - max_auth_mechanisms);
+  CHECK(caps.keywords == std::vector<std::string>{"AUTH"});
+}
+
+TEST_CASE("parse_ehlo drops repeated names without counting them over the limit", "[smtp][limits]") {
+  SmtpReply reply;
+  reply.code = 250;
+  reply.lines.push_back("mx");
+  for (int i = 0; i < 256; ++i) reply.lines.push_back("AUTH A B C PLAIN plain LOGIN");
+  const auto caps = parse_ehlo(reply);
+  CHECK(caps.auth == std::vector<std::string>{"A", "B", "C", "PLAIN", "LOGIN"});
+  CHECK(caps.over_limit == 0);
+  CHECK(caps.keywords == std::vector<std::string>{"AUTH"});
+}
+
+TEST_CASE("parse_ehlo caps the number of keywords", "[smtp][limits]") {
+  SmtpReply reply;
+  reply.code = 250;
+  reply.lines.push_back("mx");
+  for (int i = 0; i < 300; ++i) reply.lines.push_back("X-KEYWORD-" + std::to_string(i));
+  reply.lines.push_back("STARTTLS");
+  const auto caps = parse_ehlo(reply);
+  CHECK(caps.keywords.size() == max_ehlo_keywords);
+  CHECK(caps.over_limit == 300 + 1 - max_ehlo_keywords);
+  // Flags are still read from every line, kept in the list or not.
+  CHECK(caps.starttls);
+}
+
+TEST_CASE("parse_ehlo never yields an empty or malformed mechanism name", "[smtp][limits]") {
+  const auto empty = parse_ehlo(reply_of({"250-mx", "250-AUTH=", "250 AUTH"}));
+  CHECK(empty.auth.empty());
+  CHECK(empty.invalid_auth == 1);
+  CHECK(empty.keywords == std::vector<std::string>{"AUTH"});
+
+  const auto odd = parse_ehlo(reply_of({"250-mx", "250 AUTH PLAIN,LOGIN <x> THIS-NAME-IS-LONGER-THAN-20 CRAM-MD5 X_1"}));
+  CHECK(odd.auth == std::vector<std::string>{"CRAM-MD5", "X_1"});
+  CHECK(odd.invalid_auth == 3);
+}
+
+TEST_CASE("is_sasl_mechanism_name follows RFC 4422", "[smtp]") {
+  CHECK(is_sasl_mechanism_name("SCRAM-SHA-256-PLUS"));
+  CHECK(is_sasl_mechanism_name("X"));
+  CHECK(is_sasl_mechanism_name("ABCDEFGHIJKLMNOPQRST"));
+  CHECK_FALSE(is_sasl_mechanism_name("ABCDEFGHIJKLMNOPQRSTU"));
+  CHECK_FALSE(is_sasl_mechanism_name(""));
+  CHECK_FALSE(is_sasl_mechanism_name("plain"));
+  CHECK_FALSE(is_sasl_mechanism_name("A B"));
+  CHECK_FALSE(is_sasl_mechanism_name(std::string("A\0B", 3)));
+}
