@@ -213,3 +213,13 @@ TEST_CASE("SCRAM refuses a non-empty first challenge and calls out of order", "[
   auto m = started_sha1();
   CHECK_FALSE(m->initial_response());
 }
+
+TEST_CASE("SCRAM refuses an iteration count above 1,000,000 (CPU a server could make a login cost)",
+          "[sasl][scram]") {
+  auto m = started_sha1();
+  const auto over = m->step(std::string("r=") + kSha1Nonce + "srv,s=QSXCR+Q6sek8bf92,i=1000001");
+  REQUIRE_FALSE(over);
+  CHECK(over.failure().message.find("outside 1..1000000") != std::string::npos);
+  auto at_cap = started_sha1();
+  CHECK(at_cap->step(std::string("r=") + kSha1Nonce + "srv,s=QSXCR+Q6sek8bf92,i=1000000"));
+}
