@@ -15,7 +15,9 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -311,38 +313,75 @@ namespace {
 /// Ends a handshake that outlasts its time by shutting the socket down. Poco's attach()
 /// and completeHandshake() each wait up to the socket's timeout, and again on a retry:
 /// against a server that never answers the ClientHello one handshake took three times
-/// its timeout, past the run's deadline.
+/// its timeout, past the run's deadline. One timer thread for the process watches every
+/// handshake in flight (a thread per handshake was a fleet's largest CPU cost after the
+/// handshakes themselves).
 class HandshakeWatchdog {
  public:
-  HandshakeWatchdog(poco_socket_t fd, std::chrono::milliseconds limit)
-      : thread_([this, fd, limit] {
-          std::unique_lock<std::mutex> lock(mutex_);
-          if (!done_cv_.wait_for(lock, limit, [this] { return done_; })) {
-            fired_ = true;
-            ::shutdown(fd, SHUT_RDWR);
-          }
-        }) {}
-  ~HandshakeWatchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    done_cv_.notify_all();
-    thread_.join();
+  using Clock = std::chrono::steady_clock;
+  HandshakeWatchdog(poco_socket_t fd, std::chrono::milliseconds limit) : fd_(fd) {
+    timers().watch(this, Clock::now() + limit);
   }
+  ~HandshakeWatchdog() { timers().forget(this); }
   HandshakeWatchdog(const HandshakeWatchdog&) = delete;
   HandshakeWatchdog& operator=(const HandshakeWatchdog&) = delete;
-  bool fired() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return fired_;
-  }
+  bool fired() const { return fired_.load(); }
 
  private:
-  std::mutex mutex_;
-  std::condition_variable done_cv_;
-  bool done_ = false;
-  bool fired_ = false;
-  std::thread thread_;  // last: starts once the members above exist
+  class Timers {
+   public:
+    void watch(HandshakeWatchdog* w, Clock::time_point when) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!started_) {
+        std::thread([this] { run(); }).detach();
+        started_ = true;
+      }
+      const bool earliest = due_.empty() || when < due_.begin()->first;
+      due_.emplace(when, w);
+      if (earliest) changed_.notify_one();
+    }
+    void forget(HandshakeWatchdog* w) {
+      std::lock_guard<std::mutex> lock(mutex_);  // a firing holds it: after this, no more
+      for (auto it = due_.begin(); it != due_.end(); ++it) {
+        if (it->second == w) {
+          due_.erase(it);
+          return;
+        }
+      }
+    }
+
+   private:
+    void run() {
+      std::unique_lock<std::mutex> lock(mutex_);
+      for (;;) {
+        if (due_.empty()) {
+          changed_.wait(lock);
+          continue;
+        }
+        const auto next = due_.begin()->first;
+        if (Clock::now() < next) {
+          changed_.wait_until(lock, next);
+          continue;
+        }
+        HandshakeWatchdog* w = due_.begin()->second;
+        due_.erase(due_.begin());
+        w->fired_ = true;
+        ::shutdown(w->fd_, SHUT_RDWR);
+      }
+    }
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::multimap<Clock::time_point, HandshakeWatchdog*> due_;
+    bool started_ = false;
+  };
+  /// Never destroyed: its thread may outlive main.
+  static Timers& timers() {
+    static auto* t = new Timers();
+    return *t;
+  }
+
+  poco_socket_t fd_;
+  std::atomic<bool> fired_{false};
 };
 
 }  // namespace
