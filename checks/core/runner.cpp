@@ -233,7 +233,10 @@ class Run {
   std::map<std::string_view, std::size_t> index_;
   std::vector<std::promise<void>> done_promises_{checks_.size()};
   std::vector<std::promise<void>> fanned_promises_{checks_.size()};
-  std::vector<bool> fanned_set_ = std::vector<bool>(checks_.size(), false);
+  /// One byte per check, each written by its own driver: a std::vector<bool> packs them
+  /// into shared words, and two drivers setting theirs at once lost one, so a check's
+  /// promise was set twice (std::future_error: "Promise already satisfied", in a fleet).
+  std::vector<char> fanned_set_ = std::vector<char>(checks_.size(), 0);
   std::map<std::string_view, std::shared_future<void>> done_;
   std::map<std::string_view, std::shared_future<void>> fanned_;
   std::mutex mutex_;
