@@ -107,6 +107,14 @@ class TargetSink final : public ProgressSink {
 
 }  // namespace
 
+report::RenderOptions render_options(const Invocation& inv, const Output& out) {
+  report::RenderOptions render;
+  render.color = out.to_terminal() && std::getenv("NO_COLOR") == nullptr;
+  render.cert_warning_days = inv.nagios_warning_days;
+  render.cert_critical_days = inv.nagios_critical_days;
+  return render;
+}
+
 Options target_options(const Options& base, const serve::TargetConfig& target) {
   Options o = base;
   o.target = target.name;
@@ -139,10 +147,7 @@ int run_fleet(const Invocation& inv, const TargetList& list) {
   std::vector<std::unique_ptr<report::FleetWriter>> writers;
   std::vector<report::FleetWriter*> streaming;
   for (std::size_t i = 0; i < inv.reports.size(); ++i) {
-    report::RenderOptions render;
-    render.color = outputs[i]->to_terminal() && std::getenv("NO_COLOR") == nullptr;
-    render.cert_warning_days = inv.nagios_warning_days;
-    render.cert_critical_days = inv.nagios_critical_days;
+    const report::RenderOptions render = render_options(inv, *outputs[i]);
     Output* out = outputs[i].get();
     writers.push_back(report::make_fleet_writer(
         inv.reports[i].format, [out](const std::string& text) { out->write(text); }, render));

@@ -7,9 +7,15 @@
 // is written whole, and the exit code is 3.
 
 #include "cli/command_line.hpp"
+#include "cli/output.hpp"
 #include "cli/targets.hpp"
+#include "reports/reporters.hpp"
 
 namespace mailready::cli {
+
+/// How a report for `out` is rendered: colour only on a terminal without NO_COLOR, the
+/// certificate-days thresholds of --warning / --critical. One run's and a fleet's alike.
+report::RenderOptions render_options(const Invocation& inv, const Output& out);
 
 /// Runs the fleet and writes its reports; returns the exit code.
 int run_fleet(const Invocation& inv, const TargetList& list);

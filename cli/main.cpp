@@ -140,10 +140,7 @@ int check(const cli::Invocation& invocation) {
 
   for (std::size_t i = 0; i < inv.reports.size(); ++i) {
     const auto& d = inv.reports[i];
-    report::RenderOptions render;
-    render.color = outputs[i]->to_terminal() && std::getenv("NO_COLOR") == nullptr;
-    render.cert_warning_days = inv.nagios_warning_days;
-    render.cert_critical_days = inv.nagios_critical_days;
+    const report::RenderOptions render = cli::render_options(inv, *outputs[i]);
     if (d.format == "ndjson") {
       outputs[i]->commit(report::ndjson_summary_line(report) + "\n");
       continue;
